@@ -1,0 +1,79 @@
+"""Developer sessions: `nox -s tests` (default), lint, typecheck, smoke, bench.
+
+Torch is pinned to a CPU build. uv ignores pip's configuration, so when pip is told where a
+local wheel folder is (`pip config get global.find-links`), we hand it to uv as UV_FIND_LINKS.
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import subprocess
+import sys
+
+import nox
+
+nox.options.default_venv_backend = "uv|virtualenv"
+nox.options.sessions = ["tests"]
+nox.options.reuse_existing_virtualenvs = False
+
+ROOT = pathlib.Path(__file__).parent
+STUDIES = sorted(str(p) for p in (ROOT / "studies").glob("*.yaml"))
+
+
+def _pip_find_links() -> str | None:
+    """The local wheel folder pip is configured with, if any (it holds the CPU torch wheel)."""
+    try:
+        out = subprocess.run(
+            [sys.executable, "-m", "pip", "config", "get", "global.find-links"],
+            capture_output=True, text=True, check=False, timeout=30,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    value = out.stdout.strip()
+    return value or None
+
+
+if "UV_FIND_LINKS" not in os.environ and (links := _pip_find_links()):
+    os.environ["UV_FIND_LINKS"] = links
+
+
+def _install(session: nox.Session, *extras: str) -> None:
+    spec = f".[{','.join(extras)}]" if extras else "."
+    session.install("-e", spec)
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """The whole suite: unit, Hypothesis property, Ray and browser tests."""
+    _install(session, "test")
+    # pytest exits 5 when it collects nothing; nox treats any non-zero exit as failure.
+    session.run("pytest", "-n", "2", "--dist", "loadgroup", *session.posargs)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    _install(session, "lint")
+    session.run("ruff", "check", "robustlab", "perturbations", "tests", "bench", "noxfile.py")
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    _install(session, "typecheck")
+    session.run("mypy", "robustlab", "perturbations")
+
+
+@nox.session
+def smoke(session: nox.Session) -> None:
+    """Every study file end to end with a tiny budget (`--smoke`)."""
+    _install(session)
+    for study in STUDIES:
+        session.run("python", "-m", "robustlab.study", study, "--smoke",
+                    "--out", str(ROOT / "reports" / "smoke" / pathlib.Path(study).stem))
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Benchmarks: every figure is a ratio against a baseline measured in the same run."""
+    _install(session, "test")
+    session.run("python", "-m", "bench", *session.posargs)

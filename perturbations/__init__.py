@@ -1,0 +1,1 @@
+"""Standalone perturbation operators for multimodal data (depends on numpy/torch only)."""

@@ -1,0 +1,129 @@
+"""The results contract between evaluation, the study runner, statistics and the report (DESIGN §9).
+
+`reports/<study>/` holds:
+
+predictions.parquet — one row per (method, seed, condition, example_id):
+    method          str    the study's variant name (e.g. "gated_symile_no_null")
+    seed            int64  final-run seed
+    condition       str    condition id: "clean" or e.g. "missing(b, fraction=0.5)"
+    cond_op         str    operator name of the condition ("clean" for the clean condition;
+                           "+"-joined names for a composition)
+    cond_modality   str    modality the condition targets ("none" for clean)
+    cond_level      float  the condition's position on its robustness curve: the severity
+                           for severity operators, the fraction for fraction-only operators,
+                           0.0 for clean
+    example_id      int64
+    correct         bool
+    rank            int64  1-based rank of the true item (1 = retrieved / classified right)
+    score_margin    float  true item's score minus the best other score
+    perturbed       bool   was this example changed by the condition
+    perturbed_modality str modality changed for this example ("none" if untouched)
+    op              str    per-example operator ("none" if untouched)
+    severity        float  per-example severity (0.0 if untouched)
+    ... plus every metadata column of the dataset (e.g. corrupted_modality, label)
+
+trials.parquet — one row per tuning trial:
+    method str, trial_id str, config str (JSON), status str ("completed" | "stopped" |
+    "failed"), metric float (best-so-far of budget.metric), metric_history list[float],
+    epochs int64, wall_time_s float, cpu float, gpu float, error str (null unless failed)
+
+manifest.json — resolved study spec, package versions, git SHA, seeds, hardware, start/end
+times, and per method: registry name, options, best config, parameter count, budget used.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+PREDICTION_COLUMNS: dict[str, type[pl.DataType]] = {
+    "method": pl.String,
+    "seed": pl.Int64,
+    "condition": pl.String,
+    "cond_op": pl.String,
+    "cond_modality": pl.String,
+    "cond_level": pl.Float64,
+    "example_id": pl.Int64,
+    "correct": pl.Boolean,
+    "rank": pl.Int64,
+    "score_margin": pl.Float64,
+    "perturbed": pl.Boolean,
+    "perturbed_modality": pl.String,
+    "op": pl.String,
+    "severity": pl.Float64,
+}
+
+TRIAL_COLUMNS: dict[str, type[pl.DataType]] = {
+    "method": pl.String,
+    "trial_id": pl.String,
+    "config": pl.String,
+    "status": pl.String,
+    "metric": pl.Float64,
+    "epochs": pl.Int64,
+    "wall_time_s": pl.Float64,
+    "cpu": pl.Float64,
+    "gpu": pl.Float64,
+    "error": pl.String,
+}
+
+PREDICTIONS_FILE = "predictions.parquet"
+TRIALS_FILE = "trials.parquet"
+MANIFEST_FILE = "manifest.json"
+REPORT_FILE = "report.html"
+
+
+class ResultsError(ValueError):
+    """A results file that breaks the contract; the message names the file and the column."""
+
+
+def check_columns(df: pl.DataFrame, schema: Mapping[str, type[pl.DataType]], where: str) -> None:
+    """Raise ResultsError unless `df` has every column of `schema` with that dtype."""
+    for name, dtype in schema.items():
+        if name not in df.columns:
+            raise ResultsError(f"{where}: missing column {name!r} (has {df.columns})")
+        if df.schema[name] != dtype:
+            raise ResultsError(f"{where}: column {name!r} is {df.schema[name]}, expected {dtype}")
+
+
+def check_predictions(df: pl.DataFrame, where: str = PREDICTIONS_FILE) -> None:
+    check_columns(df, PREDICTION_COLUMNS, where)
+    key = ["method", "seed", "condition", "example_id"]
+    if df.select(key).is_duplicated().any():
+        raise ResultsError(f"{where}: duplicate rows for (method, seed, condition, example_id)")
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write via a temp file in the same folder, fsync, then rename: never half-written."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_parquet(df: pl.DataFrame, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        df.write_parquet(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_json(obj: Any, path: Path) -> None:
+    atomic_write_bytes(path, json.dumps(obj, indent=2, sort_keys=True, default=str).encode())
