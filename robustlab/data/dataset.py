@@ -40,7 +40,7 @@ class Split:
     def replace(self, **changes: object) -> Split:
         """A copy with some fields replaced (arrays are shared, never mutated in place)."""
         fields = {**self.__dict__, **changes}
-        return Split(**fields)  # type: ignore[arg-type]
+        return Split(**fields)
 
     def take(self, rows: np.ndarray) -> Split:
         """The rows `rows` (an index array) of this split, in that order."""

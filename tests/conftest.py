@@ -1,0 +1,13 @@
+"""Suite-wide settings. Area fixtures live in tests/<area>/conftest.py."""
+
+from hypothesis import HealthCheck, settings
+
+# Derandomized so CI is reproducible; no deadline because the machine is shared and small.
+settings.register_profile(
+    "default",
+    deadline=None,
+    derandomize=True,
+    max_examples=60,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+settings.load_profile("default")
