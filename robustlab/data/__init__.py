@@ -1,6 +1,12 @@
-"""Trimodal datasets (DESIGN §5): containers, generators and the on-disk loader."""
+"""Trimodal datasets (DESIGN §5): containers, generators and the on-disk loader.
 
+`DATASETS` maps a study file's `data.kind` to an options class:
+`DATASETS.get(kind)(**options).build(seed) -> TrimodalDataset`.
+"""
+
+from robustlab.data import synthetic_xnor as _synthetic_xnor  # noqa: F401  (registers)
 from robustlab.data.batch import Batch
 from robustlab.data.dataset import SPLITS, Split, TrimodalDataset
+from robustlab.data.registry import DATASETS, DatasetOptions
 
-__all__ = ["SPLITS", "Batch", "Split", "TrimodalDataset"]
+__all__ = ["DATASETS", "SPLITS", "Batch", "DatasetOptions", "Split", "TrimodalDataset"]
