@@ -1,0 +1,273 @@
+"""The two evaluation protocols (DESIGN §4, §9): zero-shot retrieval and linear probe.
+
+Both return one row per example of the evaluated split, keyed by `example_id`:
+
+    example_id    int64    the split's stable id
+    correct       bool     the true item ranked first
+    rank          int64    1-based rank of the true item among the candidates (or classes)
+    score_margin  float64  true item's score minus the best other score (> 0 iff a clear win)
+    ... the split's metadata columns, plus `label` when the split has labels
+
+These are the rows of `predictions.parquet`; the study runner adds method / seed / condition.
+
+Ties. Scores within `TIE_RTOL` (relative, float32 scores) of the true item's score count as
+tied with it. The true item's position among its ties is drawn uniformly at random: with `g`
+items scoring strictly higher and `t` others tied, `rank = 1 + g + k` with `k` uniform on
+`{0, …, t}` (the position it would get under a uniformly random order of the tied items).
+The draws come from a generator seeded by `seed`, one per example in split order, so the same
+seed and split give the same ranks. A model that scores every candidate alike therefore ranks
+at chance instead of "winning" by the candidates' order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import polars as pl
+import torch
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from torch import Tensor
+
+from robustlab.data.dataset import Split, TrimodalDataset
+from robustlab.methods.base import Method
+
+TIE_RTOL = 1e-6
+SCORE_BUDGET = 1 << 24  # entries of one (queries, candidates) score block held at a time
+ENCODE_CHUNK = 4096  # rows encoded per forward pass at evaluation
+PROTOCOLS = ("retrieval", "probe")
+
+
+@dataclass(frozen=True)
+class Task:
+    """What is evaluated (DESIGN §4).
+
+    protocol:   "retrieval" (retrieve `target` from the other two) or "probe" (linear
+                classifier on frozen features; `target` and `candidates` are unused)
+    target:     the modality to retrieve
+    candidates: "all" = every target item of the evaluated split, or the dataset's fixed
+                bank for that target (e.g. all 2^d vectors of symile_xor); an int K = the
+                true item + K-1 others sampled per query with a seeded generator
+    """
+
+    protocol: Literal["retrieval", "probe"] = "retrieval"
+    target: str = "a"
+    candidates: Literal["all"] | int = "all"
+
+    def __post_init__(self) -> None:
+        if self.protocol not in PROTOCOLS:
+            raise ValueError(f"task.protocol: must be one of {PROTOCOLS}, got {self.protocol!r}")
+        if not isinstance(self.target, str) or not self.target:
+            raise ValueError(f"task.target: must be a modality name, got {self.target!r}")
+        k = self.candidates
+        if k == "all":
+            return
+        if not isinstance(k, int) or isinstance(k, bool) or k < 2:
+            raise ValueError(f"task.candidates: must be 'all' or an int >= 2, got {k!r}")
+
+
+def evaluate(
+    method: Method,
+    dataset: TrimodalDataset,
+    split: Split,
+    *,
+    task: Task,
+    seed: int,
+    probe_train: Split | None = None,
+) -> pl.DataFrame:
+    """Per-example predictions of `method` on `split` (see the module docstring).
+
+    For retrieval `split` may be a perturbed copy of a dataset split (the study perturbs it
+    first). For the probe, a linear classifier is fitted on the frozen features of
+    `probe_train` (required) and applied to `split`.
+    """
+    was_training = method.training
+    method.eval()
+    try:
+        with torch.no_grad():
+            if task.protocol == "retrieval":
+                rank, margin = _retrieval(method, dataset, split, task, seed)
+            else:
+                rank, margin = _probe(method, dataset, split, probe_train, seed)
+    finally:
+        method.train(was_training)
+    return _frame(split, rank, margin)
+
+
+def top1(frame: pl.DataFrame) -> float:
+    """Share of rows whose true item ranked first."""
+    return float(frame["correct"].mean())  # type: ignore[arg-type]
+
+
+def balanced_accuracy(frame: pl.DataFrame) -> float:
+    """Mean over true classes of the per-class accuracy (needs a `label` column)."""
+    if "label" not in frame.columns:
+        raise ValueError(f"balanced_accuracy needs a 'label' column (has {frame.columns})")
+    per_class = frame.group_by("label").agg(pl.col("correct").mean())["correct"]
+    return float(per_class.mean())  # type: ignore[arg-type]
+
+
+# --- retrieval ---------------------------------------------------------------------------
+
+
+def _retrieval(
+    method: Method, dataset: TrimodalDataset, split: Split, task: Task, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    target = task.target
+    if target not in dataset.modalities:
+        raise ValueError(
+            f"task.target: {target!r} is not a modality of dataset {dataset.name!r} "
+            f"(valid: {list(dataset.modalities)})"
+        )
+    bank, true_row = _candidate_pool(dataset, split, target)
+    device = _device(method)
+    cand = _encode_candidates(method, target, bank, device)  # (P, D')
+    sample_rng, tie_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2))
+    pool = bank.shape[0]
+    chunk = max(1, SCORE_BUDGET // max(pool, 1))
+    ranks, margins = [], []
+    for rows in _chunks(len(split), chunk):
+        query = method.encode_query(split.to_batch(rows).to(device), target)
+        scores = method.score(target, query, cand).float()  # (b, P)
+        truth = torch.as_tensor(true_row[rows], device=scores.device)
+        if task.candidates != "all":
+            picks = _sample_candidates(sample_rng, true_row[rows], pool, int(task.candidates))
+            scores = scores.gather(1, torch.as_tensor(picks, device=scores.device))  # (b, K)
+            truth = torch.zeros_like(truth)  # the true item is column 0 of every pick
+        rank, margin = rank_of_true(scores, truth, tie_rng)
+        ranks.append(rank)
+        margins.append(margin)
+    return np.concatenate(ranks), np.concatenate(margins)
+
+
+def _candidate_pool(
+    dataset: TrimodalDataset, split: Split, target: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """(P, d_target) candidate inputs and, per example, the row of its true item."""
+    if target in dataset.candidate_banks:
+        if target not in split.candidate_id:
+            raise ValueError(
+                f"dataset {dataset.name!r} has a candidate bank for {target!r} but the split "
+                f"has no candidate_id[{target!r}] naming each example's true row"
+            )
+        return dataset.candidate_banks[target], np.asarray(split.candidate_id[target])
+    return split.features[target], np.arange(len(split))
+
+
+def _sample_candidates(
+    rng: np.random.Generator, truth: np.ndarray, pool: int, k: int
+) -> np.ndarray:
+    """(b, k) candidate rows per query: the true row first, then k-1 distinct others."""
+    if k > pool:
+        raise ValueError(f"task.candidates: K={k} exceeds the {pool} candidates available")
+    picks = np.empty((truth.shape[0], k), dtype=np.int64)
+    picks[:, 0] = truth
+    for i, t in enumerate(truth):
+        others = rng.choice(pool - 1, size=k - 1, replace=False)
+        picks[i, 1:] = others + (others >= t)  # skip the true row
+    return picks
+
+
+def rank_of_true(
+    scores: Tensor, truth: Tensor, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """1-based rank and score margin of column `truth[i]` in row i of `scores` (b, C).
+
+    NaN scores count as -inf (a broken model must not look right). Ties are broken at
+    random (module docstring)."""
+    scores = torch.nan_to_num(scores.float(), nan=-torch.inf)  # (b, C)
+    s_true = scores.gather(1, truth[:, None])  # (b, 1)
+    tol = TIE_RTOL * s_true.abs().clamp(min=1.0)
+    both_inf = torch.isinf(scores) & torch.isinf(s_true) & (scores == s_true)
+    tied = ((scores - s_true).abs() <= tol) | both_inf  # (b, C), includes the true column
+    greater = ((scores > s_true) & ~tied).sum(1)
+    others = tied.sum(1) - 1
+    u = torch.as_tensor(rng.random(scores.shape[0]), device=scores.device)
+    k = torch.floor(u * (others + 1).double()).long()
+    rank = 1 + greater + k
+    rest = scores.scatter(1, truth[:, None], -torch.inf)
+    margin = (s_true[:, 0] - rest.max(1).values).double()
+    return rank.cpu().numpy().astype(np.int64), margin.cpu().numpy()
+
+
+# --- probe -------------------------------------------------------------------------------
+
+
+def _probe(
+    method: Method,
+    dataset: TrimodalDataset,
+    split: Split,
+    probe_train: Split | None,
+    seed: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    if probe_train is None:
+        raise ValueError("evaluate: the probe protocol needs probe_train (the split to fit on)")
+    for name, part in (("probe_train", probe_train), ("split", split)):
+        if part.label is None:
+            raise ValueError(f"evaluate: {name} of dataset {dataset.name!r} has no labels")
+    device = _device(method)
+    x_fit = features(method, probe_train, device)
+    x_eval = features(method, split, device)
+    clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000, random_state=seed))
+    clf.fit(x_fit, probe_train.label)
+    classes = np.asarray(clf.classes_)
+    labels = np.asarray(split.label)
+    log_p = torch.from_numpy(clf.predict_log_proba(x_eval))  # (N, n_classes)
+    # A class the probe never saw cannot be predicted: give it a column scoring -inf.
+    log_p = torch.cat([log_p, torch.full((log_p.shape[0], 1), -torch.inf)], dim=1)
+    col = np.searchsorted(classes, labels)
+    seen = (col < classes.size) & (classes[np.minimum(col, classes.size - 1)] == labels)
+    truth = torch.from_numpy(np.where(seen, col, classes.size).astype(np.int64))
+    tie_rng = np.random.default_rng(np.random.SeedSequence(seed).spawn(2)[1])
+    return rank_of_true(log_p, truth, tie_rng)
+
+
+def features(method: Method, split: Split, device: torch.device) -> np.ndarray:
+    """(N, F) float64 frozen probe features of every row of `split`."""
+    parts = [
+        method.features(split.to_batch(rows).to(device)).float().cpu()
+        for rows in _chunks(len(split), ENCODE_CHUNK)
+    ]
+    return torch.cat(parts).double().numpy()
+
+
+# --- shared ------------------------------------------------------------------------------
+
+
+def _encode_candidates(
+    method: Method, target: str, bank: np.ndarray, device: torch.device
+) -> Tensor:
+    parts = [
+        method.encode_candidates(target, torch.as_tensor(bank[rows], device=device).float())
+        for rows in _chunks(bank.shape[0], ENCODE_CHUNK)
+    ]
+    return torch.cat(parts)
+
+
+def _chunks(n: int, size: int) -> Iterator[np.ndarray]:
+    for start in range(0, n, size):
+        yield np.arange(start, min(n, start + size))
+
+
+def _device(method: Method) -> torch.device:
+    param = next(method.parameters(), None)
+    return torch.device("cpu") if param is None else param.device
+
+
+def _frame(split: Split, rank: np.ndarray, margin: np.ndarray) -> pl.DataFrame:
+    frame = pl.DataFrame(
+        {
+            "example_id": pl.Series(split.example_id.astype(np.int64), dtype=pl.Int64),
+            "correct": pl.Series(rank == 1, dtype=pl.Boolean),
+            "rank": pl.Series(rank, dtype=pl.Int64),
+            "score_margin": pl.Series(margin, dtype=pl.Float64),
+        }
+    )
+    extra = split.metadata.drop([c for c in split.metadata.columns if c in frame.columns])
+    if split.label is not None and "label" not in extra.columns:
+        extra = extra.with_columns(pl.Series("label", split.label.astype(np.int64)))
+    return pl.concat([frame, extra], how="horizontal") if extra.width else frame
