@@ -3,39 +3,80 @@
 A registered method is a `Method` subclass with:
   - `Options`: a frozen dataclass of its own options (the YAML keys of a study's variant);
     every field has a default, unknown keys are an error (no **kwargs catch-alls);
-  - `build(options, dims, encoder)`: construct it for a dataset's modality widths;
+  - `build(options, dims, encoder, *, seed=0)`: construct it for a dataset's modality widths,
+    parameters initialised from `seed` (the global torch RNG is left untouched);
   - `search_space()`: name -> distribution (robustlab.search_space) of what the tuner may
     vary: training-config fields (lr, weight_decay, ...) and fields of `Options`.
 
 Queries are per-method dicts of tensors: for Symile the context embeddings by modality, for
 CoMM the fused context embedding. Evaluation never looks inside them.
+
+Randomness: `loss(batch, generator)` draws every random number (negative permutations,
+augmentations, masking, dropout) from `generator`. Without one, a fresh generator seeded 0
+is used, so a call is still deterministic, but every such call draws the same numbers;
+training passes its own generator.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import difflib
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
-from typing import Any, ClassVar
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any, ClassVar, Protocol, TypeVar
 
 import torch
 from torch import Tensor, nn
 
 from robustlab.data.batch import Batch
-from robustlab.search_space import Distribution
+from robustlab.registry import Registry
+from robustlab.search_space import Distribution, FloatRange
 
 Query = dict[str, Tensor]
+OptionsT = TypeVar("OptionsT")
+
+#: Training-config fields every method lets the tuner vary (same ranges for all methods).
+COMMON_SEARCH_SPACE: dict[str, Distribution] = {
+    "lr": FloatRange(1e-4, 3e-3, log=True),
+    "weight_decay": FloatRange(1e-6, 1e-2, log=True),
+}
+
+
+class EncoderOptions(Protocol):
+    """What a method needs of an encoder config (see `robustlab.methods.encoders`)."""
+
+    @property
+    def dim(self) -> int: ...
+
+    def build(self, in_dim: int) -> nn.Module: ...
 
 
 class Method(nn.Module, ABC):
-    """Base class of every method. Subclasses keep losses stateless and return named terms."""
+    """Base class of every method. Subclasses keep losses stateless and return named terms.
+
+    Subclasses implement `__init__(options, dims, encoder)`; callers use `build`, which
+    validates the arguments and seeds the parameter initialisation.
+    """
 
     Options: ClassVar[type]
+    name: ClassVar[str]
     modalities: tuple[str, ...]
 
     @classmethod
-    @abstractmethod
-    def build(cls, options: Any, dims: Mapping[str, int], encoder: Any) -> Method:
-        """A fresh model for modality widths `dims` with the shared encoder config."""
+    def build(
+        cls, options: Any, dims: Mapping[str, int], encoder: EncoderOptions, *, seed: int = 0
+    ) -> Method:
+        """A fresh model for modality widths `dims` (keys = modalities, in order) with the
+        shared encoder config; parameters are drawn from `seed` only."""
+        if not isinstance(options, cls.Options):
+            raise TypeError(
+                f"{cls.__name__}.build: options must be {cls.Options.__name__}, "
+                f"got {type(options).__name__}"
+            )
+        check_dims(dims)
+        with seeded(seed):
+            return cls(options, dims, encoder)
 
     @classmethod
     @abstractmethod
@@ -60,16 +101,94 @@ class Method(nn.Module, ABC):
 
     @abstractmethod
     def loss(self, batch: Batch, generator: torch.Generator | None = None) -> dict[str, Tensor]:
-        """Named loss terms; "loss" is the total that training minimises."""
+        """Named loss terms; "loss" is the total that training minimises (it alone carries
+        the graph; the other terms are detached, for logging)."""
 
     @abstractmethod
     def features(self, batch: Batch) -> Tensor:
         """(B, F) frozen features for the linear-probe protocol."""
 
     def param_groups(self, lr: float, weight_decay: float) -> list[dict[str, Any]]:
-        """Optimizer parameter groups; override to give e.g. a gate its own lr, no decay."""
-        return [{"params": [p for p in self.parameters() if p.requires_grad],
-                 "lr": lr, "weight_decay": weight_decay}]
+        """Optimizer parameter groups: weight decay on matrices only; biases, norms, the
+        logit scale and learned embeddings (all < 2-D) are not decayed (open_clip's rule).
+        Override to give e.g. a gate its own lr."""
+        return decay_groups(self.named_parameters(), lr, weight_decay)
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters() if p.requires_grad)
+
+    def context_of(self, target: str) -> tuple[str, ...]:
+        """The modalities other than `target`, in modality order; an unknown target raises."""
+        if target not in self.modalities:
+            raise ValueError(f"target must be one of {list(self.modalities)}, got {target!r}")
+        return tuple(m for m in self.modalities if m != target)
+
+
+def decay_groups(
+    named: Iterator[tuple[str, nn.Parameter]], lr: float, weight_decay: float
+) -> list[dict[str, Any]]:
+    """Two AdamW groups: >= 2-D weights decayed, the rest not. Empty groups are dropped."""
+    decay: list[nn.Parameter] = []
+    no_decay: list[nn.Parameter] = []
+    for _, p in named:
+        if p.requires_grad:
+            (decay if p.ndim >= 2 else no_decay).append(p)
+    groups = [
+        {"params": decay, "lr": lr, "weight_decay": weight_decay},
+        {"params": no_decay, "lr": lr, "weight_decay": 0.0},
+    ]
+    return [g for g in groups if g["params"]]
+
+
+def check_dims(dims: Mapping[str, int]) -> None:
+    if len(dims) < 2:
+        raise ValueError(f"dims: need at least 2 modalities, got {dict(dims)}")
+    for m, d in dims.items():
+        if not isinstance(d, int) or isinstance(d, bool) or d < 1:
+            raise ValueError(f"dims[{m!r}]: must be a positive int, got {d!r}")
+
+
+@contextmanager
+def seeded(seed: int) -> Iterator[None]:
+    """Draw from the global CPU RNG seeded with `seed`, then restore it: module constructors
+    only know the global RNG, and this keeps them from consuming (or depending on) it."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield
+
+
+def default_generator(generator: torch.Generator | None) -> torch.Generator:
+    """`generator`, or a fresh CPU generator seeded 0 (deterministic, same draws each call)."""
+    return generator if generator is not None else torch.Generator().manual_seed(0)
+
+
+def options_from(cls: type[OptionsT], values: Mapping[str, Any], where: str = "") -> OptionsT:
+    """`cls(**values)` with unknown keys reported by name, a "did you mean" and the YAML path
+    `where` (e.g. "methods.gated_symile"). Validation errors of `cls` propagate."""
+    fields = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
+    prefix = f"{where}." if where else ""
+    for key in values:
+        if key not in fields:
+            close = difflib.get_close_matches(str(key), fields, n=1, cutoff=0.5)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            valid = ", ".join(fields)
+            raise ValueError(
+                f"{prefix}{key}: unknown option of {cls.__name__}{hint} (valid: {valid})"
+            )
+    return cls(**values)
+
+
+#: The method registry; importing `robustlab.methods` registers all built-in methods.
+METHODS: Registry[type[Method]] = Registry("method")
+MethodT = TypeVar("MethodT", bound=type[Method])
+
+
+def register(name: str) -> Callable[[MethodT], MethodT]:
+    """Class decorator: register a method under `name` (= its module name = its YAML key)."""
+
+    def decorator(cls: MethodT) -> MethodT:
+        cls.name = name
+        METHODS.register(name)(cls)
+        return cls
+
+    return decorator

@@ -1,0 +1,101 @@
+"""Pieces shared by the methods: option validation, the logit scale, per-modality encoders
+with the learned "missing" embedding (DESIGN §4), and generator-driven dropout."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Collection, Mapping
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+LOG_SCALE_MAX = math.log(100.0)
+DEFAULT_LOG_SCALE = math.log(1 / 0.07)  # CLIP's initial temperature 0.07
+
+
+# --- option validation: every error names the option class, the field, the value and what is valid
+
+
+def check(owner: object, field: str, ok: bool, valid: str) -> None:
+    if not ok:
+        value = getattr(owner, field)
+        raise ValueError(f"{type(owner).__name__}.{field}: must be {valid}, got {value!r}")
+
+
+def check_choice(owner: object, field: str, valid: Collection[Any]) -> None:
+    value = getattr(owner, field)
+    ok = isinstance(value, str | bool | type(None)) and value in valid
+    check(owner, field, ok, "one of " + ", ".join(repr(v) for v in valid))
+
+
+def check_bool(owner: object, field: str) -> None:
+    check(owner, field, isinstance(getattr(owner, field), bool), "a bool (true/false)")
+
+
+def check_int(owner: object, field: str, low: int, high: int | None = None) -> None:
+    v = getattr(owner, field)
+    ok = isinstance(v, int) and not isinstance(v, bool) and v >= low and (high is None or v <= high)
+    check(owner, field, ok, f"an int in [{low}, {'∞' if high is None else high}]")
+
+
+def check_float(
+    owner: object, field: str, low: float, high: float, *, low_open: bool = False,
+    high_open: bool = False,
+) -> None:
+    v = getattr(owner, field)
+    ok = isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+    ok = ok and (v > low if low_open else v >= low) and (v < high if high_open else v <= high)
+    interval = f"{'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
+    check(owner, field, ok, f"a finite number in {interval}")
+
+
+# --- modules
+
+
+class LogitScale(nn.Module):
+    """A learnable log logit scale; `forward()` returns exp(s) with s clamped at log(100)
+    (as CLIP does; the Symile reference does not clamp, we do so temperatures stay sane)."""
+
+    def __init__(self, init: float) -> None:
+        super().__init__()
+        self.log_scale = nn.Parameter(torch.tensor(float(init)))
+
+    def forward(self) -> Tensor:
+        return self.log_scale.clamp(max=LOG_SCALE_MAX).exp()
+
+
+def dropout(x: Tensor, p: float, generator: torch.Generator, training: bool) -> Tensor:
+    """Inverted dropout whose mask comes from `generator` (nn.Dropout only knows the global
+    RNG). The mask is drawn on the generator's device, then moved to x's."""
+    if not training or p == 0.0:
+        return x
+    keep = torch.rand(x.shape, generator=generator, device=generator.device) >= p
+    return x * keep.to(x.device) / (1.0 - p)
+
+
+class ModalityEncoders(nn.Module):
+    """One encoder per modality (all built from the same encoder options, for equal capacity)
+    plus a learned "missing" embedding per modality that replaces the encoder output on rows
+    whose mask is False (the reference Symile treatment, DESIGN §4)."""
+
+    def __init__(self, dims: Mapping[str, int], build: Callable[[int], nn.Module], dim: int):
+        super().__init__()
+        self.encoders = nn.ModuleDict({m: build(d) for m, d in dims.items()})
+        self.missing = nn.ParameterDict(
+            {m: nn.Parameter(torch.randn(dim) / math.sqrt(dim)) for m in dims}
+        )
+
+    def forward(
+        self, modality: str, x: Tensor, mask: Tensor | None = None,
+        generator: torch.Generator | None = None,
+    ) -> Tensor:
+        h = self.encoders[modality](x, generator=generator)  # (B, D)
+        if mask is None:
+            return h
+        return torch.where(mask[:, None], h, self.missing[modality].to(h.dtype))  # (B, D)
+
+
+def maybe_normalize(x: Tensor, normalize: bool) -> Tensor:
+    return F.normalize(x, dim=-1, eps=1e-8) if normalize else x
