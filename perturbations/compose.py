@@ -1,0 +1,146 @@
+"""compose: an ordered sequence of operators, itself an operator; and building from YAML."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+
+from perturbations.base import NONE, OPERATORS, PROVENANCE_COLUMNS, Operator, Perturbed
+
+
+@OPERATORS.register("compose")
+@dataclass(frozen=True)  # positional too: Compose((op1, op2)) or Compose(steps=(...))
+class Compose(Operator):
+    """Apply `steps` in order; each step sees the previous step's output.
+
+    Every step gets the same seed, so a step selects and draws exactly what it would alone
+    (conditions sharing a step are paired). Provenance: for each step k = 1.. the columns
+    step<k>_perturbed, step<k>_modality, step<k>_op, step<k>_severity, step<k>_fraction
+    (the step's own record); the main columns combine the steps that touched the example:
+      perturbed           any step touched it
+      op                  the touching steps' op names, "+"-joined in step order ("none")
+      perturbed_modality  the touched modalities, deduplicated, "+"-joined in first-touch order
+      severity, fraction  the maximum over the touching steps (0.0 if none)
+    `select` returns a (K, N) bool array, one row per step (pass it back as `selected`).
+    `level` is the first step's level (put the step a curve varies first).
+    """
+
+    name: ClassVar[str] = "compose"
+
+    steps: tuple[Operator, ...]
+
+    def __post_init__(self) -> None:
+        steps = self.steps
+        if not isinstance(steps, tuple | list) or not steps:
+            raise ValueError(f"compose.steps: must be a non-empty sequence of operators, "
+                             f"got {steps!r}")
+        for k, step in enumerate(steps, start=1):
+            if not isinstance(step, Operator):
+                raise ValueError(f"compose.steps[{k}]: must be an operator, got {step!r}")
+        object.__setattr__(self, "steps", tuple(steps))
+        object.__setattr__(self, "chunk_invariant", all(s.chunk_invariant for s in steps))
+
+    @property
+    def modalities(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(m for s in self.steps for m in s.modalities))
+
+    @property
+    def level(self) -> float:
+        return self.steps[0].level
+
+    @property
+    def op_names(self) -> str:
+        """The step names joined with "+", e.g. "gaussian_noise+missing"."""
+        return "+".join(s.name for s in self.steps)
+
+    def describe(self) -> str:
+        return " + ".join(s.describe() for s in self.steps)
+
+    def select(self, example_ids: np.ndarray, seed: int) -> np.ndarray:
+        rows = [np.atleast_2d(s.select(example_ids, seed)).any(axis=0) for s in self.steps]
+        return np.stack(rows)  # (K, N)
+
+    def apply(
+        self,
+        arrays: Mapping[str, np.ndarray],
+        masks: Mapping[str, np.ndarray],
+        example_ids: np.ndarray,
+        seed: int,
+        *,
+        selected: np.ndarray | None = None,
+    ) -> Perturbed:
+        if selected is not None and (selected.ndim != 2 or selected.shape[0] != len(self.steps)):
+            raise ValueError(f"compose: selected must be the ({len(self.steps)}, N) array "
+                             f"Compose.select returns, got shape {selected.shape}")
+        records = []
+        out = Perturbed(dict(arrays), dict(masks), {})
+        for k, step in enumerate(self.steps):
+            # a nested Compose gets its own (K', N) selection back only via its own select
+            sel = None if selected is None or isinstance(step, Compose) else selected[k]
+            out = step.apply(out.arrays, out.masks, example_ids, seed, selected=sel)
+            records.append(out.provenance)
+        return Perturbed(out.arrays, out.masks, combine(records))
+
+
+def _join_codes(columns: list[np.ndarray], touched: np.ndarray, dedupe: bool) -> np.ndarray:
+    """"+"-join per-example strings of several steps, vectorised by factorising combinations."""
+    stacked = np.stack([np.where(touched[k], c, "") for k, c in enumerate(columns)], axis=1)
+    combos, inverse = np.unique(stacked, axis=0, return_inverse=True)  # few distinct rows
+    labels = []
+    for combo in combos:
+        parts = [p for v in combo if v for p in str(v).split("+")]
+        parts = list(dict.fromkeys(parts)) if dedupe else parts
+        labels.append("+".join(parts) or NONE)
+    return np.asarray(labels)[inverse.reshape(-1)]
+
+
+def combine(records: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """The composition's provenance from its steps' (see Compose's docstring)."""
+    touched = np.stack([r["perturbed"] for r in records])  # (K, N)
+    out: dict[str, np.ndarray] = {
+        "perturbed": np.asarray(touched.any(axis=0)),
+        "perturbed_modality": _join_codes([r["perturbed_modality"] for r in records], touched,
+                                          dedupe=True),
+        "op": _join_codes([r["op"] for r in records], touched, dedupe=False),
+        "severity": np.max([np.where(t, r["severity"], 0.0) for t, r in zip(touched, records,
+                                                                             strict=True)], 0),
+        "fraction": np.max([np.where(t, r["fraction"], 0.0) for t, r in zip(touched, records,
+                                                                             strict=True)], 0),
+    }
+    for k, record in enumerate(records, start=1):
+        for column in PROVENANCE_COLUMNS:
+            short = "modality" if column == "perturbed_modality" else column
+            out[f"step{k}_{short}"] = record[column]
+    return out
+
+
+def build(spec: Mapping[str, Any], where: str = "op") -> Operator:
+    """An operator from a YAML mapping: {"op": name, **fields}; compose takes "steps".
+
+    Unknown names and fields raise ValueError naming `where` (the YAML path) and what is valid.
+    """
+    if not isinstance(spec, Mapping) or "op" not in spec:
+        raise ValueError(f"{where}: must be a mapping with an 'op' key, got {spec!r}")
+    name = spec["op"]
+    if name not in OPERATORS:
+        raise ValueError(f"{where}.op: {OPERATORS.unknown_message(name)}")
+    cls = OPERATORS.get(name)
+    fields = {k: v for k, v in spec.items() if k != "op"}
+    valid = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
+    unknown = sorted(set(fields) - set(valid))
+    if unknown:
+        raise ValueError(f"{where}: unknown field(s) {unknown} for operator {name!r} "
+                         f"(valid: {valid})")
+    if cls is Compose:
+        steps = fields.get("steps")
+        if not isinstance(steps, list | tuple):
+            raise ValueError(f"{where}.steps: must be a list of operator mappings, got {steps!r}")
+        fields["steps"] = tuple(build(s, f"{where}.steps[{i}]") for i, s in enumerate(steps))
+    try:
+        return cls(**fields)
+    except TypeError as err:  # a required field is missing
+        raise ValueError(f"{where}: {err} (fields of {name!r}: {valid})") from None
