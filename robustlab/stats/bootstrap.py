@@ -20,6 +20,8 @@ from typing import Literal
 
 import numpy as np
 
+from robustlab.stats._resample import acceleration, compress, replicates
+
 IntervalMethod = Literal["bca", "percentile"]
 
 
@@ -43,6 +45,129 @@ class Interval:
     n_seeds: int = 1
 
 
+
+def check_correct(x: np.ndarray, name: str) -> np.ndarray:
+    """`x` as a (n_seeds, n) float 0/1 array; ValueError naming `name` unless bool-like."""
+    arr = np.asarray(x)
+    if arr.ndim not in (1, 2) or arr.shape[-1] == 0 or arr.size == 0:
+        raise ValueError(
+            f"{name}: expected shape (n,) or (n_seeds, n) with n >= 1, got {arr.shape}"
+        )
+    if arr.dtype != np.bool_ and not np.isin(arr, (0, 1)).all():
+        raise ValueError(f"{name}: expected bool (or 0/1) correctness, got dtype {arr.dtype}")
+    return np.atleast_2d(arr).astype(np.float64)
+
+
+def check_options(rng: np.random.Generator, n_resamples: int, level: float) -> None:
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError(f"rng: expected a numpy.random.Generator, got {type(rng).__name__}")
+    if isinstance(n_resamples, bool) or not isinstance(n_resamples, int) or n_resamples < 1:
+        raise ValueError(f"n_resamples: must be an int >= 1, got {n_resamples!r}")
+    if not 0.0 < level < 1.0:
+        raise ValueError(f"level: must be in (0, 1), got {level!r}")
+
+
+def _column_quantiles(ordered: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """Quantile q[g] of column g of the sorted (R, G) array, numpy's 'linear' rule."""
+    pos = q * (ordered.shape[0] - 1)  # (G,)
+    lo = np.clip(np.floor(pos).astype(np.int64), 0, ordered.shape[0] - 1)
+    hi = np.minimum(lo + 1, ordered.shape[0] - 1)
+    cols = np.arange(ordered.shape[1])
+    frac = pos - lo
+    return ordered[lo, cols] + frac * (ordered[hi, cols] - ordered[lo, cols])
+
+
+def bca_levels(
+    estimate: np.ndarray, boot: np.ndarray, accel: np.ndarray, level: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """BCa quantile levels (q_low, q_high) per column of `boot` (R, G) and where they are defined.
+
+    z0 counts ties as half (scipy's rule), which matters for the lattice-valued statistics here.
+    """
+    from scipy.special import ndtr, ndtri
+
+    tol = 1e-12 * np.maximum(1.0, np.abs(estimate))  # θ* equal to θ̂ up to float rounding
+    below = (boot < estimate - tol).sum(axis=0) + (boot <= estimate + tol).sum(axis=0)
+    z0 = ndtri(below / (2.0 * boot.shape[0]))
+    z_lo = ndtri((1.0 - level) / 2.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        d_lo, d_hi = 1.0 - accel * (z0 + z_lo), 1.0 - accel * (z0 - z_lo)
+        q_lo = ndtr(z0 + (z0 + z_lo) / d_lo)
+        q_hi = ndtr(z0 + (z0 - z_lo) / d_hi)
+    spread = boot.max(axis=0) > boot.min(axis=0)
+    ok = np.isfinite(q_lo) & np.isfinite(q_hi) & (d_lo > 0) & (d_hi > 0) & spread
+    return q_lo, q_hi, ok
+
+
+def intervals_from_replicates(
+    estimate: np.ndarray,
+    boot: np.ndarray,
+    accel: np.ndarray | None,
+    level: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(low, high, is_bca) per column of `boot` (R, G).
+
+    `accel` (G,) enables BCa (one-level bootstrap); None means percentile for every column.
+    Columns where BCa is undefined (no spread, infinite z0, NaN acceleration) fall back to
+    the percentile interval.
+    """
+    alpha = (1.0 - level) / 2.0
+    q_lo = np.full(boot.shape[1], alpha)
+    q_hi = np.full(boot.shape[1], 1.0 - alpha)
+    is_bca = np.zeros(boot.shape[1], dtype=bool)
+    if accel is not None:
+        b_lo, b_hi, is_bca = bca_levels(estimate, boot, accel, level)
+        q_lo, q_hi = np.where(is_bca, b_lo, q_lo), np.where(is_bca, b_hi, q_hi)
+    ordered = np.sort(boot, axis=0)
+    return _column_quantiles(ordered, q_lo), _column_quantiles(ordered, q_hi), is_bca
+
+
+def bootstrap_blocks(
+    slices: Sequence[Sequence[np.ndarray]],
+    *,
+    rng: np.random.Generator,
+    n_resamples: int,
+    level: float,
+) -> list[Interval]:
+    """CI of θ = Σ_j mean(block_j) for every slice (blocks `(S_j, n)`; see `_resample`).
+
+    Slices with the same seed layout share one vectorised draw; groups run in order of first
+    appearance, so the result depends only on the inputs and the generator's state.
+    """
+    check_options(rng, n_resamples, level)
+    packed = [compress(blocks) for blocks in slices]
+    groups: dict[tuple[int, ...], list[int]] = {}
+    for i, c in enumerate(packed):
+        groups.setdefault(c.seeds, []).append(i)
+    out: list[Interval | None] = [None] * len(packed)
+    for seeds, members in groups.items():
+        group = [packed[i] for i in members]
+        boot = replicates(group, rng, n_resamples)  # (R, G)
+        estimate = np.array([c.estimate() for c in group])
+        one_level = all(s == 1 for s in seeds)
+        accel = np.array([acceleration(c) for c in group]) if one_level else None
+        low, high, is_bca = intervals_from_replicates(estimate, boot, accel, level)
+        for j, i in enumerate(members):
+            out[i] = Interval(
+                estimate=float(estimate[j]), low=float(low[j]), high=float(high[j]),
+                level=level, method="bca" if is_bca[j] else "percentile",
+                n=group[j].n, n_seeds=max(seeds),
+            )
+    return [iv for iv in out if iv is not None]
+
+
+def _paired_blocks(a: np.ndarray, b: np.ndarray, pair_seeds: bool) -> tuple[np.ndarray, ...]:
+    if a.shape[1] != b.shape[1]:
+        raise ValueError(f"correct_a, correct_b: different numbers of examples "
+                         f"({a.shape[1]} vs {b.shape[1]}); pair them by example id first")
+    if pair_seeds:
+        if a.shape[0] != b.shape[0]:
+            raise ValueError(f"pair_seeds=True needs equal n_seeds, got {a.shape[0]} and "
+                             f"{b.shape[0]}; pass pair_seeds=False to resample them independently")
+        return (a - b,)
+    return (a, -b)
+
+
 def accuracy_ci(
     correct: np.ndarray,
     *,
@@ -53,9 +178,9 @@ def accuracy_ci(
     """Accuracy with a bootstrap CI.
 
     correct: bool `(n,)`, or `(n_seeds, n)` for several seeds on the same example ids (then a
-    two-level bootstrap: seeds, then example ids).
+    two-level bootstrap: seeds, then example ids; percentile interval).
     """
-    raise NotImplementedError
+    return accuracy_cis([correct], rng=rng, n_resamples=n_resamples, level=level)[0]
 
 
 def paired_difference_ci(
@@ -74,7 +199,10 @@ def paired_difference_ci(
     rows are resampled first: jointly (row s of a pairs with row s of b) when `pair_seeds`
     (requires equal n_seeds), independently per method otherwise.
     """
-    raise NotImplementedError
+    return paired_difference_cis(
+        [correct_a], [correct_b], rng=rng, n_resamples=n_resamples, level=level,
+        pair_seeds=pair_seeds,
+    )[0]
 
 
 def accuracy_cis(
@@ -86,7 +214,8 @@ def accuracy_cis(
 ) -> list[Interval]:
     """`accuracy_ci` for many slices in one vectorised draw; slices[g] is `(n_g,)` or
     `(n_seeds, n_g)`. Returns one Interval per slice, in order."""
-    raise NotImplementedError
+    blocks = [(check_correct(x, f"slices[{g}]"),) for g, x in enumerate(slices)]
+    return bootstrap_blocks(blocks, rng=rng, n_resamples=n_resamples, level=level)
 
 
 def paired_difference_cis(
@@ -100,7 +229,14 @@ def paired_difference_cis(
 ) -> list[Interval]:
     """`paired_difference_ci` for many slices in one vectorised draw.
 
-    slices_a[g], slices_b[g]: the two methods' correctness on slice g (same shapes rules as
+    slices_a[g], slices_b[g]: the two methods' correctness on slice g (same shape rules as
     `paired_difference_ci`). Returns one Interval per slice, in order.
     """
-    raise NotImplementedError
+    if len(slices_a) != len(slices_b):
+        raise ValueError(f"slices_a, slices_b: {len(slices_a)} vs {len(slices_b)} slices")
+    blocks = [
+        _paired_blocks(check_correct(a, f"slices_a[{g}]"), check_correct(b, f"slices_b[{g}]"),
+                       pair_seeds)
+        for g, (a, b) in enumerate(zip(slices_a, slices_b, strict=True))
+    ]
+    return bootstrap_blocks(blocks, rng=rng, n_resamples=n_resamples, level=level)

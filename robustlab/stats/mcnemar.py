@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.stats import binom
+
+from robustlab.stats.bootstrap import check_correct
 
 
 @dataclass(frozen=True)
@@ -20,14 +23,35 @@ class McNemar:
     n_10: int
 
 
+def discordant_counts(correct_a: np.ndarray, correct_b: np.ndarray) -> tuple[int, int]:
+    """(n_01, n_10) from bool `(n,)` or `(n_seeds, n)` arrays of the same shape."""
+    a = check_correct(correct_a, "correct_a")
+    b = check_correct(correct_b, "correct_b")
+    if a.shape != b.shape:
+        raise ValueError(f"correct_a, correct_b: shapes differ ({a.shape} vs {b.shape}); "
+                         "the test pairs (seed, example) cells")
+    d = (a - b).mean(axis=0)  # (n,) seed-averaged difference per example
+    return int((d < 0).sum()), int((d > 0).sum())
+
+
 def mcnemar_exact(correct_a: np.ndarray, correct_b: np.ndarray) -> McNemar:
     """Exact McNemar test of H0: P(a right, b wrong) = P(a wrong, b right).
 
     correct_a, correct_b: bool `(n,)` or `(n_seeds, n)`, column j is example j for both.
     """
-    raise NotImplementedError
+    n_01, n_10 = discordant_counts(correct_a, correct_b)
+    p = mcnemar_exact_counts(np.array(n_01), np.array(n_10))
+    return McNemar(p_value=float(p), n_01=n_01, n_10=n_10)
 
 
 def mcnemar_exact_counts(n_01: np.ndarray, n_10: np.ndarray) -> np.ndarray:
-    """Vectorised exact two-sided p-values from discordant counts (any matching shapes)."""
-    raise NotImplementedError
+    """Vectorised exact two-sided p-values from discordant counts (any matching shapes).
+
+    Under H0 the n_10 of n = n_01 + n_10 discordant examples is Binomial(n, 1/2), which is
+    symmetric, so the two-sided p is 2 · P(X <= min(n_01, n_10)), capped at 1 (1 when n = 0).
+    """
+    lo = np.minimum(np.asarray(n_01), np.asarray(n_10))
+    total = np.asarray(n_01) + np.asarray(n_10)
+    if np.any(lo < 0):
+        raise ValueError("n_01, n_10: counts must be >= 0")
+    return np.minimum(1.0, 2.0 * binom.cdf(lo, total, 0.5))
