@@ -44,7 +44,8 @@ COMMON_SEARCH_SPACE: dict[str, Distribution] = {
 
 
 class EncoderOptions(Protocol):
-    """What a method needs of an encoder config (see `robustlab.methods.encoders`)."""
+    """What a method needs of an encoder config (see `robustlab.methods.encoders`): `build`
+    returns a module mapping (B, in_dim) -> (B, dim) whose forward is `(x, generator=None)`."""
 
     @property
     def dim(self) -> int: ...

@@ -1,5 +1,6 @@
 """Pieces shared by the methods: option validation, the logit scale, per-modality encoders
-with the learned "missing" embedding (DESIGN §4), and generator-driven dropout."""
+with the learned "missing" embedding (DESIGN §4), generator-driven dropout, and
+`EmbeddingMethod`, the common body of CLIP, Symile and Gated Symile."""
 
 from __future__ import annotations
 
@@ -10,6 +11,9 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from robustlab.data.batch import Batch
+from robustlab.methods.base import EncoderOptions, Method, Query
 
 LOG_SCALE_MAX = math.log(100.0)
 DEFAULT_LOG_SCALE = math.log(1 / 0.07)  # CLIP's initial temperature 0.07
@@ -99,3 +103,41 @@ class ModalityEncoders(nn.Module):
 
 def maybe_normalize(x: Tensor, normalize: bool) -> Tensor:
     return F.normalize(x, dim=-1, eps=1e-8) if normalize else x
+
+
+class EmbeddingMethod(Method):
+    """Methods that score with per-modality embeddings (CLIP, Symile, Gated Symile):
+    encoder -> learned missing embedding on masked rows -> optional L2 normalisation.
+    Queries hold the context embeddings by modality and their masks under "mask:<m>";
+    probe features are the per-modality embeddings concatenated, (B, M·D)."""
+
+    def __init__(self, dims: Mapping[str, int], encoder: EncoderOptions, *, normalize: bool,
+                 logit_scale_init: float) -> None:
+        super().__init__()
+        self.modalities = tuple(dims)
+        self.normalize = normalize
+        self.embed = ModalityEncoders(dims, encoder.build, encoder.dim)
+        self.logit_scale = LogitScale(logit_scale_init)
+
+    def encode(self, modality: str, x: Tensor, mask: Tensor | None = None, *,
+               generator: torch.Generator | None = None) -> Tensor:
+        return maybe_normalize(self.embed(modality, x, mask, generator), self.normalize)
+
+    def embed_batch(self, batch: Batch, generator: torch.Generator | None = None) -> list[Tensor]:
+        """Every modality's (B, D) embedding, in modality order."""
+        return [self.encode(m, batch.x[m], batch.mask[m], generator=generator)
+                for m in self.modalities]
+
+    def encode_query(self, batch: Batch, target: str) -> Query:
+        query = {m: self.encode(m, batch.x[m], batch.mask[m]) for m in self.context_of(target)}
+        return query | {f"mask:{m}": batch.mask[m] for m in self.context_of(target)}
+
+    def encode_candidates(self, target: str, x: Tensor) -> Tensor:
+        self.context_of(target)
+        return self.encode(target, x)  # (C, D)
+
+    def context_embeddings(self, target: str, query: Query) -> list[Tensor]:
+        return [query[m] for m in self.context_of(target)]
+
+    def features(self, batch: Batch) -> Tensor:
+        return torch.cat(self.embed_batch(batch), dim=1)  # (B, M·D)
