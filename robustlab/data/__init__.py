@@ -4,7 +4,10 @@
 `DATASETS.get(kind)(**options).build(seed) -> TrimodalDataset`.
 """
 
-from robustlab.data import synthetic_xnor as _synthetic_xnor  # noqa: F401  (registers)
+# importing a generator module registers it in DATASETS
+from robustlab.data import pid as _pid  # noqa: F401
+from robustlab.data import symile_xor as _symile_xor  # noqa: F401
+from robustlab.data import synthetic_xnor as _synthetic_xnor  # noqa: F401
 from robustlab.data.batch import Batch
 from robustlab.data.dataset import SPLITS, Split, TrimodalDataset
 from robustlab.data.registry import DATASETS, DatasetOptions

@@ -72,37 +72,58 @@ def seed_streams(seed: int, count: int) -> list[np.random.Generator]:
     return [np.random.default_rng(child) for child in children]
 
 
-def split_rows(n: int, val_fraction: float, test_fraction: float,
-               rng: np.random.Generator) -> dict[str, np.ndarray]:
-    """A seeded partition of range(n) into train/val/test; rows sorted within each split."""
+def storage_ids(n: int, val_fraction: float, test_fraction: float,
+                rng: np.random.Generator) -> tuple[np.ndarray, dict[str, int]]:
+    """A seeded split of example ids range(n), laid out as contiguous storage blocks.
+
+    Returns `ids` (n,) int64 and the split sizes: storage rows [0, n_train) hold the train
+    examples, then val, then test; ids are sorted within each block. Generators draw row `p`'s
+    values for example `ids[p]`, so every split is a view of one array (no gather copy). The
+    examples are i.i.d., so this is the same distribution as drawing first and splitting after.
+    """
     sizes = split_sizes(n, val_fraction, test_fraction)
     order = rng.permutation(n)
-    test = order[: sizes["test"]]
-    val = order[sizes["test"] : sizes["test"] + sizes["val"]]
-    train = order[sizes["test"] + sizes["val"] :]
-    return {"train": np.sort(train), "val": np.sort(val), "test": np.sort(test)}
+    cut = np.cumsum([sizes[s] for s in SPLITS])[:-1]
+    ids = np.concatenate([np.sort(part) for part in np.split(order, cut)]).astype(np.int64)
+    return ids, sizes
 
 
 def assemble(
     name: str,
     everything: Split,
-    rows: Mapping[str, np.ndarray],
+    sizes: Mapping[str, int],
     split_seed: int,
     *,
     num_classes: int | None = None,
     candidate_banks: Mapping[str, np.ndarray] | None = None,
 ) -> TrimodalDataset:
-    """Cut one Split holding every example into the train/val/test splits of a dataset."""
+    """Cut one Split laid out as [train | val | test] blocks into the dataset's splits."""
     modalities = tuple(everything.features)
     if len(modalities) != 3:
         raise ValueError(f"{name}: a trimodal dataset needs 3 modalities, got {modalities}")
+    splits, start = {}, 0
+    for split in SPLITS:
+        splits[split] = _block(everything, start, start + sizes[split])
+        start += sizes[split]
     return TrimodalDataset(
         name=name,
         modalities=(modalities[0], modalities[1], modalities[2]),
-        splits={s: everything.take(rows[s]) for s in SPLITS},
+        splits=splits,
         split_seed=split_seed,
         num_classes=num_classes,
         candidate_banks=dict(candidate_banks or {}),
+    )
+
+
+def _block(full: Split, start: int, stop: int) -> Split:
+    """Rows [start, stop) of `full` as views (arrays are never mutated after building)."""
+    return Split(
+        features={m: v[start:stop] for m, v in full.features.items()},
+        masks={m: v[start:stop] for m, v in full.masks.items()},
+        example_id=full.example_id[start:stop],
+        label=None if full.label is None else full.label[start:stop],
+        metadata=full.metadata[start:stop],
+        candidate_id={m: v[start:stop] for m, v in full.candidate_id.items()},
     )
 
 

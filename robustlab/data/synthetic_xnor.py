@@ -32,7 +32,7 @@ from robustlab.data.splitting import (
     check_seed,
     check_split,
     seed_streams,
-    split_rows,
+    storage_ids,
 )
 
 NAME = "synthetic_xnor"
@@ -72,17 +72,17 @@ class SyntheticXnor(DatasetOptions):
     def build(self, seed: int) -> TrimodalDataset:
         check_seed(NAME, seed)
         data_rng, split_rng = seed_streams(seed, 2)
+        ids, sizes = storage_ids(self.n, self.val_fraction, self.test_fraction, split_rng)
         features, corrupted = self._draw(data_rng)
         codes = pl.Series("corrupted_modality", corrupted)  # int8 codes 0/1/2
         labels = codes.replace_strict(dict(enumerate(CORRUPTED_CODES)), return_dtype=pl.String)
         everything = Split(
             features=features,
             masks=all_present(self.n, MODALITIES),
-            example_id=np.arange(self.n, dtype=np.int64),
+            example_id=ids,
             metadata=pl.DataFrame([labels]),
         )
-        rows = split_rows(self.n, self.val_fraction, self.test_fraction, split_rng)
-        return assemble(NAME, everything, rows, seed)
+        return assemble(NAME, everything, sizes, seed)
 
     def _draw(self, rng: np.random.Generator) -> tuple[dict[str, np.ndarray], np.ndarray]:
         """The three (n, dim) float32 arrays and the (n,) int8 corruption codes."""
