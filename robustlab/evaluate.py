@@ -181,7 +181,8 @@ def rank_of_true(
     random (module docstring)."""
     scores = torch.nan_to_num(scores.float(), nan=-torch.inf)  # (b, C)
     s_true = scores.gather(1, truth[:, None])  # (b, 1)
-    tol = TIE_RTOL * s_true.abs().clamp(min=1.0)
+    finite = torch.isfinite(s_true)
+    tol = TIE_RTOL * torch.where(finite, s_true.abs().clamp(min=1.0), torch.zeros_like(s_true))
     both_inf = torch.isinf(scores) & torch.isinf(s_true) & (scores == s_true)
     tied = ((scores - s_true).abs() <= tol) | both_inf  # (b, C), includes the true column
     greater = ((scores > s_true) & ~tied).sum(1)
