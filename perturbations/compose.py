@@ -41,8 +41,11 @@ class Compose(Operator):
         for k, step in enumerate(steps, start=1):
             if not isinstance(step, Operator):
                 raise ValueError(f"compose.steps[{k}]: must be an operator, got {step!r}")
-        object.__setattr__(self, "steps", tuple(steps))
-        object.__setattr__(self, "chunk_invariant", all(s.chunk_invariant for s in steps))
+        # nested compositions are flattened: provenance lists every leaf step, and a (K, N)
+        # selection has one row per leaf
+        flat = tuple(leaf for s in steps for leaf in (s.steps if isinstance(s, Compose) else (s,)))
+        object.__setattr__(self, "steps", flat)
+        object.__setattr__(self, "chunk_invariant", all(s.chunk_invariant for s in flat))
 
     @property
     def modalities(self) -> tuple[str, ...]:
@@ -61,8 +64,7 @@ class Compose(Operator):
         return " + ".join(s.describe() for s in self.steps)
 
     def select(self, example_ids: np.ndarray, seed: int) -> np.ndarray:
-        rows = [np.atleast_2d(s.select(example_ids, seed)).any(axis=0) for s in self.steps]
-        return np.stack(rows)  # (K, N)
+        return np.stack([s.select(example_ids, seed) for s in self.steps])  # (K, N)
 
     def apply(
         self,
@@ -79,8 +81,7 @@ class Compose(Operator):
         records = []
         out = Perturbed(dict(arrays), dict(masks), {})
         for k, step in enumerate(self.steps):
-            # a nested Compose gets its own (K', N) selection back only via its own select
-            sel = None if selected is None or isinstance(step, Compose) else selected[k]
+            sel = None if selected is None else selected[k]
             out = step.apply(out.arrays, out.masks, example_ids, seed, selected=sel)
             records.append(out.provenance)
         return Perturbed(out.arrays, out.masks, combine(records))
