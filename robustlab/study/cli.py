@@ -1,0 +1,112 @@
+"""`python -m robustlab.study FILE.yaml [options]`: the product's main command.
+
+Exit status: 0 done; 1 the study ran but something after the results failed (the report);
+2 bad input (study file, override, output folder, impossible resources) with nothing
+written; 130 interrupted (rerun the same command to continue).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from robustlab.study.spec import SpecError
+
+EPILOG = """\
+examples:
+  python -m robustlab.study studies/missing_modality.yaml
+  python -m robustlab.study studies/noise.yaml --smoke --out /tmp/noise
+  python -m robustlab.study studies/missing_modality.yaml --set budget.trials=4 --dry-run
+  python -m robustlab.study studies/gate_ablation.yaml --address ray://head:10001
+
+Results land in reports/<study name>/ (see --out): predictions.parquet, trials.parquet,
+manifest.json, optuna.db and report.html. Rerunning the same command after a crash or
+Ctrl-C continues where it stopped (finished trials and final runs are kept).
+"""
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m robustlab.study", epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Tune every method of a study on equal budgets (Ray Tune + Optuna), "
+                    "retrain the best configs on several seeds, evaluate them clean and "
+                    "under every perturbation of the grid, and write the results + report.")
+    p.add_argument("study", type=Path, help="the study file (YAML), e.g. studies/noise.yaml")
+    p.add_argument("--smoke", action="store_true",
+                   help="tiny budget for CI: <= 2 trials of <= 2 epochs, <= 2 seeds, FIFO, "
+                        "plus the file's own `smoke:` overrides")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a study key, validated like the file (repeatable), e.g. "
+                        "--set budget.trials=4 --set methods.symile.negatives=n_squared")
+    p.add_argument("--out", type=Path, default=None,
+                   help="output folder (default: reports/<study name>)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the study in the output folder (an error if there is none); "
+                        "rerunning without it continues too when the folder holds this study")
+    p.add_argument("--address", default=None,
+                   help="join this Ray cluster (default: $RAY_ADDRESS, else a local cluster)")
+    p.add_argument("--dry-run", action="store_true",
+                   help="validate, print the resolved plan and exit without running")
+    p.add_argument("--quiet", action="store_true", help="no progress display")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    from robustlab.study.load import describe_plan, load_plan
+
+    try:
+        plan = load_plan(args.study, smoke=args.smoke, overrides=args.overrides)
+    except SpecError as err:
+        return _fail(err)
+    if args.dry_run:
+        print(describe_plan(plan))
+        return 0
+    return _run(plan, args, list(argv) if argv is not None else sys.argv[1:])
+
+
+def _run(plan: object, args: argparse.Namespace, command: list[str]) -> int:
+    import optuna
+
+    from robustlab.study.runner import RunOptions, run_study
+    from robustlab.tune.cluster import ResourceError
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # the CLI shows its own progress
+    out = args.out or Path("reports") / plan.spec.name  # type: ignore[attr-defined]
+    options = RunOptions(out=out, address=args.address or os.environ.get("RAY_ADDRESS"),
+                         resume=args.resume, smoke=args.smoke,
+                         progress=False if args.quiet else None, command=tuple(command))
+    try:
+        folder = run_study(plan, options)  # type: ignore[arg-type]
+    except (SpecError, ResourceError) as err:
+        return _fail(err)
+    except KeyboardInterrupt:
+        print(f"\ninterrupted; rerun the same command to continue in {out}", file=sys.stderr)
+        return 130
+    return _finish(folder)
+
+
+def _finish(folder: Path) -> int:
+    import json
+
+    manifest = json.loads((folder / "manifest.json").read_text())
+    report = manifest.get("report", {})
+    print(f"results: {folder}")
+    if report.get("status") == "written":
+        print(f"report:  {report['path']}")
+        return 0
+    if report.get("status") == "skipped":
+        print(f"report:  skipped ({report.get('reason')})")
+        return 0
+    print(f"report failed: {report.get('error')} (re-render: python -m robustlab.report "
+          f"{folder})", file=sys.stderr)
+    return 1
+
+
+def _fail(err: Exception) -> int:
+    print(f"error: {err}", file=sys.stderr)
+    return 2

@@ -1,0 +1,62 @@
+"""Load a study file into a runnable Plan (smoke shrinking and `--set` overrides included),
+and describe a plan for `--dry-run`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from robustlab.study.resolve import Plan, resolve
+from robustlab.study.spec import apply_override, load_raw, parse_spec, smoke_overrides
+
+
+def load_plan(path: Path, *, smoke: bool = False, overrides: Sequence[str] = ()) -> Plan:
+    """Read, shrink (`smoke`), override, validate and resolve a study file. Raises SpecError
+    naming the file and the YAML path of the first problem."""
+    where = str(path)
+    raw = load_raw(path)
+    shrunk = smoke_overrides(raw)
+    if not smoke:
+        parse_spec(shrunk, f"{where} (smoke block)")  # a typo there fails now, not in CI
+    else:
+        raw = shrunk
+    for assignment in overrides:
+        raw = apply_override(raw, assignment, f"{where}: --set {assignment}")
+    spec = parse_spec(raw, where)
+    return resolve(spec, path.resolve())
+
+
+def describe_plan(plan: Plan) -> str:
+    """The resolved plan, for `--dry-run`."""
+    spec, data = plan.spec, plan.dataset
+    sizes = ", ".join(f"{k} {len(s)}" for k, s in data.splits.items())
+    lines = [f"study {spec.name!r} from {plan.source}",
+             f"data: {data.name} ({sizes}); modalities {', '.join(plan.modalities)}",
+             f"task: {spec.task.protocol}, target {spec.task.target}, "
+             f"candidates {spec.task.candidates}",
+             f"encoder: {plan.encoder}",
+             f"methods ({len(plan.variants)} variants, each tuned on the same budget):"]
+    for v in plan.variants:
+        lines.append(f"  {v.name}: {v.method} {v.options}")
+        for key, what in v.space.describe().items():
+            lines.append(f"      {key}: {what}")
+    b = spec.budget
+    lines += [f"budget per variant: {b.trials} trials x {b.epochs} epochs, scheduler {b.scheduler}"
+              f", metric {b.metric}, TPE seed {spec.seed}",
+              f"estimated tuning trials: {plan.total_trials} "
+              f"(<= {plan.total_trials * b.epochs} epochs)",
+              f"final runs: {plan.total_final_runs} "
+              f"({len(plan.variants)} variants x seeds {spec.final.seeds})",
+              f"train-time perturbation: {_describe_op(plan.train_perturbation)}",
+              f"grid: {len(plan.conditions)} conditions (clean + {len(plan.conditions) - 1})"]
+    lines += [f"  {c.id}" for c in plan.conditions[1:]]
+    rows = plan.total_final_runs * len(plan.conditions) * len(data.split("test"))
+    r = spec.resources
+    lines += [f"predictions: about {rows} rows",
+              f"resources per trial: cpu {r.cpu:g}, gpu {r.gpu}, concurrency {r.concurrency} "
+              f"(checked against the cluster at start)"]
+    return "\n".join(lines)
+
+
+def _describe_op(op: object) -> str:
+    return "none" if op is None else op.describe()  # type: ignore[attr-defined]

@@ -1,0 +1,59 @@
+"""Provenance for manifest.json: package versions, git SHA, hardware, the study fingerprint."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import json
+import os
+import platform
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from robustlab.study.spec import StudySpec
+
+PACKAGES = ("robustlab", "torch", "numpy", "scipy", "polars", "ray", "optuna", "pydantic",
+            "scikit-learn")
+
+ASHA_NOTE = (
+    "With the ASHA scheduler, a trial stopped early reaches Optuna as COMPLETE with a "
+    "low-budget score. Every trial reports its best-so-far validation value; trials.parquet "
+    "marks stopped trials 'stopped' and records the epochs each one ran.")
+
+
+def fingerprint(spec: StudySpec) -> str:
+    """SHA-256 of the resolved spec: a rerun continues a folder only for the same study."""
+    text = json.dumps(spec.model_dump(mode="json"), sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            out[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+def git_sha() -> str | None:
+    """The commit of the robustlab checkout, if it is one (None for an installed wheel)."""
+    root = Path(__file__).resolve().parents[2]
+    try:
+        done = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True,
+                              text=True, timeout=10, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return done.stdout.strip() or None if done.returncode == 0 else None
+
+
+def hardware() -> dict[str, Any]:
+    import torch
+
+    gpus = ([torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+            if torch.cuda.is_available() else [])
+    return {"platform": platform.platform(), "machine": platform.machine(),
+            "processor": platform.processor(), "cpu_count": os.cpu_count(), "gpus": gpus,
+            "torch_threads": torch.get_num_threads()}

@@ -1,0 +1,173 @@
+"""From a validated `StudySpec` to a runnable plan: every registry name looked up, every
+option dataclass built, the dataset built, the grid expanded. Errors are SpecErrors naming
+the study file and the YAML path (e.g. `methods.gsn.use_nul: unknown option ...`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from robustlab.study.grid import Condition, compose_train, expand_entry, expand_grid
+from robustlab.study.options import build_options, field_names, lookup
+from robustlab.study.spec import METRIC_OF_PROTOCOL, SpecError, StudySpec
+from robustlab.tune.space import SearchSpace, narrow
+
+# Train-config fields the study sets elsewhere (so one knob has one place).
+_TRAIN_ELSEWHERE = {"epochs": "budget.epochs", "seed": "seed / final.seeds"}
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One named entry of `methods`: a registered method + options + its search space."""
+
+    name: str
+    method: str
+    options: Any
+    space: SearchSpace
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A resolved study: what the runner executes."""
+
+    spec: StudySpec
+    source: Path
+    data: Any  # the dataset's frozen options
+    dataset: Any  # the TrimodalDataset built from them with the study seed
+    encoder: Any
+    task: Any  # robustlab.evaluate.Task
+    train: Any  # robustlab.train.TrainConfig (epochs from the budget, seed from the study)
+    variants: tuple[Variant, ...]
+    conditions: tuple[Condition, ...]
+    train_perturbation: Any | None
+    modalities: tuple[str, ...]
+
+    @property
+    def total_trials(self) -> int:
+        return self.spec.budget.trials * len(self.variants)
+
+    @property
+    def total_final_runs(self) -> int:
+        return len(self.spec.final.seeds) * len(self.variants)
+
+
+def resolve(spec: StudySpec, source: Path) -> Plan:
+    """Look everything up and build the dataset (with the study seed).
+    Raises SpecError prefixed with `source`."""
+    try:
+        return _resolve(spec, source)
+    except SpecError as err:
+        raise SpecError(f"{source}: {err}") from None
+
+
+def _resolve(spec: StudySpec, source: Path) -> Plan:
+    from robustlab.evaluate import Task
+    from robustlab.methods.encoders import ENCODERS
+
+    data = build_data(spec.data, source)
+    dataset = build_dataset(data, spec.seed)
+    modalities = tuple(dataset.modalities)
+    task = build_options(Task, spec.task.model_dump(), "task")
+    _check_task(spec, modalities)
+    encoder_cls = lookup(ENCODERS, spec.encoder.get("kind"), "encoder.kind")
+    encoder = build_options(encoder_cls, _without(spec.encoder, "kind"), "encoder")
+    train = _train_config(spec)
+    variants = tuple(_variant(spec, name, raw) for name, raw in spec.methods.items())
+    conditions = tuple(expand_grid(spec.eval_grid, modalities))
+    train_ops = [op for i, e in enumerate(spec.train_perturbations)
+                 for op in expand_entry(e, modalities, f"train_perturbations.{i}")]
+    return Plan(spec=spec, source=source, data=data, dataset=dataset, encoder=encoder,
+                task=task, train=train, variants=variants, conditions=conditions,
+                train_perturbation=compose_train(train_ops), modalities=modalities)
+
+
+def build_data(raw: dict[str, Any], source: Path) -> Any:
+    """The dataset's options; a relative `path` is resolved against the study file's folder."""
+    from robustlab.data import DATASETS
+
+    cls = lookup(DATASETS, raw.get("kind"), "data.kind")
+    values = _without(raw, "kind")
+    if isinstance(values.get("path"), str) and not Path(values["path"]).is_absolute():
+        values["path"] = str((source.parent / values["path"]).resolve())
+    return build_options(cls, values, "data")
+
+
+def build_dataset(data: Any, seed: int) -> Any:
+    try:
+        return data.build(seed)
+    except (ValueError, OSError) as err:
+        raise SpecError(f"data: {err}") from None
+
+
+def _check_task(spec: StudySpec, modalities: tuple[str, ...]) -> None:
+    if spec.task.protocol == "retrieval" and spec.task.target not in modalities:
+        raise SpecError(f"task.target: unknown modality {spec.task.target!r} "
+                        f"(the dataset's modalities: {', '.join(modalities)})")
+    want = METRIC_OF_PROTOCOL[spec.task.protocol]
+    if spec.budget.metric != want:
+        raise SpecError(f"budget.metric: the {spec.task.protocol} protocol reports {want!r}, "
+                        f"got {spec.budget.metric!r}")
+
+
+def _train_config(spec: StudySpec) -> Any:
+    from robustlab.train import TrainConfig
+
+    for key, elsewhere in _TRAIN_ELSEWHERE.items():
+        if key in spec.train:
+            raise SpecError(f"train.{key}: set it in {elsewhere}, not here")
+    values = {**spec.train, "epochs": spec.budget.epochs, "seed": spec.seed}
+    return build_options(TrainConfig, values, "train")
+
+
+def _variant(spec: StudySpec, name: str, raw: dict[str, Any]) -> Variant:
+    from robustlab.methods import METHODS
+
+    where = f"methods.{name}"
+    method_name = raw.get("method", name)
+    cls = lookup(METHODS, method_name, f"{where}.method" if "method" in raw else where)
+    option_values = _without(raw, "method", "search")
+    options = build_options(cls.Options, option_values, where)
+    declared = dict(cls.search_space())
+    # Options the variant pins in the file are not searched: the ablation fixes them.
+    for key in option_values:
+        declared.pop(key, None)
+    overrides = {**_applicable(spec.search, declared), **(raw.get("search") or {})}
+    _check_global_search(spec.search)
+    try:
+        space = narrow(declared, overrides, f"{where}.search")
+    except ValueError as err:
+        raise SpecError(str(err)) from None
+    _check_space_fields(cls, space, where)
+    return Variant(name=name, method=method_name, options=options, space=space)
+
+
+def _applicable(search: dict[str, Any], declared: dict[str, Any]) -> dict[str, Any]:
+    """Top-level `search` keys apply to every variant whose space has them."""
+    return {k: v for k, v in search.items() if k in declared}
+
+
+def _check_global_search(search: dict[str, Any]) -> None:
+    from robustlab.methods import METHODS
+
+    known = {k for m in METHODS for k in METHODS.get(m).search_space()}
+    for key in search:
+        if key not in known:
+            raise SpecError(f"search.{key}: in no method's search space "
+                            f"(valid: {', '.join(sorted(known))})")
+
+
+def _check_space_fields(cls: Any, space: SearchSpace, where: str) -> None:
+    """Every searched key must be a TrainConfig field or a field of the method's Options."""
+    from robustlab.train import TrainConfig
+
+    valid = set(field_names(TrainConfig)) | set(field_names(cls.Options))
+    for key in [*space.free, *space.fixed]:
+        if key not in valid:
+            raise SpecError(f"{where}: search key {key!r} of {cls.__name__} is neither a "
+                            f"training field nor an option (a bug in the method's space)")
+
+
+def _without(raw: dict[str, Any], *keys: str) -> dict[str, Any]:
+    return {k: v for k, v in raw.items() if k not in keys}

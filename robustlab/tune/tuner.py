@@ -1,0 +1,238 @@
+"""One Ray Tune `Tuner` per variant, each driven by its own `OptunaSearch` (DESIGN §8).
+
+Equal footing: every variant gets the same number of trials, epochs, scheduler, data, TPE
+seed and per-trial resources. Each Optuna study lives in one SQLite file (study name = the
+variant) so optuna-dashboard can read it; Ray's experiment folder is `<storage>/<variant>`.
+
+Resume: when `<storage>/<variant>` can be restored, `Tuner.restore(..., resume_errored=True)`
+continues it: finished trials are kept, unfinished ones rerun (deterministically: a trial's
+result depends only on its config and the seed). Otherwise a leftover Optuna study of the same
+name is deleted first, so a fresh start is the same as a first run.
+
+ASHA note: a trial that ASHA stops is, to Optuna, a COMPLETE trial with a low-budget score.
+Trials therefore report their best-so-far value, and the runner ranks trials by it; the
+trials table marks such trials "stopped" so the report can show how far each one got.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+from ray.tune import Callback
+from ray.tune.search.optuna import OptunaSearch
+
+from robustlab.tune.cluster import Resources
+from robustlab.tune.space import SearchSpace
+from robustlab.tune.trainable import TrialSpec, run_trial
+
+# Listeners for the progress callback, by variant: kept out of the callback itself because Ray
+# pickles the run config (and its callbacks) into the experiment state.
+_LISTENERS: dict[str, Callable[[dict[str, Any]], None]] = {}
+
+
+@dataclass(frozen=True)
+class TuneSettings:
+    name: str  # the variant
+    trials: int
+    epochs: int
+    scheduler: str  # "asha" | "fifo"
+    metric: str
+    grace_period: int
+    reduction_factor: int
+    seed: int
+    resources: Resources
+    storage: Path  # Ray's storage_path (absolute)
+    optuna_url: str  # sqlite:///<out>/optuna.db
+
+
+@dataclass(frozen=True)
+class TuneOutcome:
+    trials: pl.DataFrame  # the rows of trials.parquet for this variant
+    best_config: dict[str, Any] | None  # None when every trial failed
+    best_metric: float | None
+    wall_time_s: float
+
+
+def tune_variant(
+    spec: TrialSpec,
+    space: SearchSpace,
+    settings: TuneSettings,
+    dataset: Any,
+    on_trial: Callable[[dict[str, Any]], None] | None = None,
+) -> TuneOutcome:
+    """Run (or resume) the tuning of one variant and collect its trials."""
+    from ray import tune
+
+    start = time.perf_counter()
+    trainable = tune.with_resources(
+        tune.with_parameters(run_trial, spec=spec, dataset=dataset), settings.resources.as_ray())
+    _LISTENERS[settings.name] = on_trial or (lambda _: None)
+    try:
+        tuner = _tuner(trainable, space, settings)
+        grid = tuner.fit()
+    finally:
+        _LISTENERS.pop(settings.name, None)
+    rows = trial_rows(grid, settings)
+    best = best_trial(rows)
+    return TuneOutcome(
+        trials=rows,
+        best_config=None if best is None else json.loads(best["config"]),
+        best_metric=None if best is None else best["metric"],
+        wall_time_s=time.perf_counter() - start,
+    )
+
+
+def _tuner(trainable: Any, space: SearchSpace, settings: TuneSettings) -> Any:
+    from ray import tune
+
+    path = settings.storage / settings.name
+    if tune.Tuner.can_restore(str(path)):
+        return tune.Tuner.restore(str(path), trainable=trainable, resume_errored=True)
+    _delete_optuna_study(settings)
+    return tune.Tuner(
+        trainable,
+        tune_config=tune.TuneConfig(
+            search_alg=_searcher(space, settings),
+            scheduler=_scheduler(settings),
+            num_samples=settings.trials,
+            max_concurrent_trials=settings.resources.concurrency,
+            reuse_actors=True,
+        ),
+        run_config=tune.RunConfig(
+            name=settings.name,
+            storage_path=str(settings.storage),
+            verbose=0,
+            failure_config=tune.FailureConfig(max_failures=0),
+            callbacks=[_Progress(settings.name)],
+        ),
+    )
+
+
+def _searcher(space: SearchSpace, settings: TuneSettings) -> Any:
+    import optuna
+
+    sampler = optuna.samplers.TPESampler(seed=settings.seed)
+    storage = optuna.storages.RDBStorage(settings.optuna_url)
+    # metric/mode go to the searcher itself: its space is a define-by-run function.
+    return DivergenceAwareOptunaSearch(space.suggest, metric=settings.metric, mode="max",
+                                  sampler=sampler, study_name=settings.name, storage=storage)
+
+
+def _scheduler(settings: TuneSettings) -> Any:
+    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+
+    if settings.scheduler == "fifo":
+        return FIFOScheduler()
+    return ASHAScheduler(time_attr="epoch", metric=settings.metric, mode="max",
+                         max_t=settings.epochs, grace_period=min(settings.grace_period,
+                                                                 settings.epochs),
+                         reduction_factor=settings.reduction_factor)
+
+
+def _delete_optuna_study(settings: TuneSettings) -> None:
+    import optuna
+
+    storage = optuna.storages.RDBStorage(settings.optuna_url)
+    names = {s.study_name for s in storage.get_all_studies()}
+    if settings.name in names:
+        optuna.delete_study(study_name=settings.name, storage=storage)
+
+
+class DivergenceAwareOptunaSearch(OptunaSearch):
+    """OptunaSearch that tells Optuna FAIL for a trial whose last record says it diverged
+    (Ray saw a normal end: the trial caught the divergence and reported it)."""
+
+    def on_trial_complete(
+        self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False
+    ) -> None:
+        if result and result.get("diverged"):
+            super().on_trial_complete(trial_id, None, error=True)
+        else:
+            super().on_trial_complete(trial_id, result, error)
+
+
+class _Progress(Callback):  # type: ignore[misc]
+    """Forwards finished trials to the listener registered for this variant."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self._send(trial, failed=False)
+
+    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self._send(trial, failed=True)
+
+    def _send(self, trial: Any, failed: bool) -> None:
+        listener = _LISTENERS.get(self.name)
+        if listener is not None:
+            result = dict(trial.last_result or {})
+            listener({"trial": _trial_key(self.name, trial.trial_id), "failed": failed,
+                      **result})
+
+
+def _trial_key(name: str, trial_id: str) -> str:
+    """A stable trial id: Ray's ids are `<random hex>_<index>`; the index is creation order."""
+    return f"{name}-{int(trial_id.rsplit('_', 1)[-1]):04d}"
+
+
+def trial_rows(grid: Any, settings: TuneSettings) -> pl.DataFrame:
+    """One row per trial in the contract of results.TRIAL_COLUMNS (+ metric_history)."""
+    rows = [_row(result, settings) for result in grid]
+    rows.sort(key=lambda r: r["trial_id"])
+    return pl.DataFrame(rows, schema=_ROW_SCHEMA)
+
+
+def _row(result: Any, settings: TuneSettings) -> dict[str, Any]:
+    last = dict(result.metrics or {})
+    history = _history(result, settings.metric)
+    error = last.get("error") if last.get("diverged") else None
+    if result.error is not None:
+        error = f"{type(result.error).__name__}: {result.error}"
+    status = ("failed" if error is not None else "completed" if last.get("done")
+              else "stopped")
+    metric = last.get(settings.metric)
+    return {
+        "method": settings.name,
+        "trial_id": _trial_key(settings.name, str(last.get("trial_id") or result.path)),
+        "config": json.dumps(result.config or {}, sort_keys=True, default=str),
+        "status": status,
+        "metric": None if metric is None or not math.isfinite(metric) else float(metric),
+        "metric_history": history,
+        "epochs": int(last.get("epoch") or 0),
+        "wall_time_s": float(last.get("time_total_s") or 0.0),
+        "cpu": settings.resources.cpu,
+        "gpu": settings.resources.gpu,
+        "error": error,
+    }
+
+
+def _history(result: Any, metric: str) -> list[float]:
+    """Per-epoch validation values (this epoch's, not best-so-far), in epoch order."""
+    frame = result.metrics_dataframe
+    if frame is None or "val_metric" not in frame:
+        return []
+    values = frame["val_metric"].tolist()
+    return [float(v) for v in values if v is not None and math.isfinite(v)]
+
+
+def best_trial(rows: pl.DataFrame) -> dict[str, Any] | None:
+    """The best non-failed trial by best-so-far metric; ties go to the earliest trial."""
+    ok = rows.filter((pl.col("status") != "failed") & pl.col("metric").is_not_null())
+    if ok.height == 0:
+        return None
+    return ok.sort(["metric", "trial_id"], descending=[True, False]).row(0, named=True)
+
+
+_ROW_SCHEMA: dict[str, Any] = {
+    "method": pl.String, "trial_id": pl.String, "config": pl.String, "status": pl.String,
+    "metric": pl.Float64, "metric_history": pl.List(pl.Float64), "epochs": pl.Int64,
+    "wall_time_s": pl.Float64, "cpu": pl.Float64, "gpu": pl.Float64, "error": pl.String,
+}
