@@ -117,8 +117,9 @@ def select_examples(example_ids: np.ndarray, seed: int, fraction: float, *parts:
     ids = np.asarray(example_ids)
     keys = example_keys(ids, stream_key(seed, "select", *parts))
     count = affected_count(fraction, ids.shape[0])
-    # distinct ids give distinct keys, so the chosen set cannot depend on the order of ties
-    if count < ids.shape[0] and np.unique(ids).shape[0] != ids.shape[0]:
+    # distinct ids give distinct keys: no ties, so neither the chosen set nor a hash order
+    # can depend on the order of the rows
+    if np.unique(ids).shape[0] != ids.shape[0]:
         raise ValueError(f"{parts[0]}: example_ids must be unique within one call")
     return rank_select(keys, count)
 

@@ -1,0 +1,225 @@
+"""Per-operator contracts: the registry battery, severity tables, validation, YAML building,
+and the statistics each operator exists for."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from perturbations import OPERATORS, Compose, Operator, build
+from perturbations.base import ModalityOperator, SeverityOperator
+
+SIMPLE = [n for n in OPERATORS.names() if n != "compose"]
+SPECS: dict[str, dict[str, object]] = {
+    "gaussian_noise": {"modality": "b", "severity": 3},
+    "zero_entries": {"modality": "b", "severity": 3},
+    "swap_entries": {"modality": "b", "severity": 3},
+    "shift": {"modality": "b", "severity": 3, "channels": 2},
+    "swap_modality": {"modality": "b", "fraction": 0.5},
+    "signal_swap": {"modality": "b", "dims": [0, 4], "fraction": 0.5},
+    "missing": {"modality": "b", "fraction": 0.5},
+    "random_missing": {"among": ["a", "b", "c"], "fraction": 0.5},
+}
+
+
+def data(n: int = 64, d: int = 8, seed: int = 0) -> tuple[dict, dict, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    arrays = {m: rng.standard_normal((n, d)).astype(np.float32) for m in "abc"}
+    return arrays, {m: np.ones(n, dtype=bool) for m in "abc"}, np.arange(n, dtype=np.int64)
+
+
+def test_every_operator_has_a_spec_here() -> None:
+    assert set(SIMPLE) == set(SPECS)  # a new operator must join the battery below
+
+
+@pytest.mark.parametrize("name", SIMPLE)
+def test_registry_name_is_class_name_and_module(name: str) -> None:
+    cls = OPERATORS.get(name)
+    assert cls.name == name and cls.__module__ == f"perturbations.{name}"
+    assert dataclasses.is_dataclass(cls) and cls.__dataclass_params__.frozen  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("name", SIMPLE)
+def test_build_from_yaml_values_round_trips(name: str) -> None:
+    op = build({"op": name, **SPECS[name]})
+    assert isinstance(op, OPERATORS.get(name))
+    assert build({"op": name, **SPECS[name]}) == op and hash(op) == hash(build({"op": name,
+                                                                              **SPECS[name]}))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        op.fraction = 0.1  # type: ignore[misc]
+    assert op.describe().startswith(f"{name}(") and op.level > 0 and op.modalities
+
+
+@pytest.mark.parametrize("name", [n for n in SIMPLE if issubclass(OPERATORS.get(n),
+                                                                    SeverityOperator)])
+def test_severity_tables_are_visible_five_levels_and_increasing(name: str) -> None:
+    table = OPERATORS.get(name).severities  # type: ignore[attr-defined]
+    assert list(table) == [1, 2, 3, 4, 5]
+    assert all(a < b for a, b in zip(list(table.values()), list(table.values())[1:], strict=False))
+    op = build({"op": name, **SPECS[name]})
+    assert op.level == 3.0 and op.amount == table[3]  # type: ignore[attr-defined]
+
+
+def test_condition_ids_are_stable_strings() -> None:
+    assert build({"op": "missing", "modality": "b", "fraction": 0.5}).describe() == \
+        "missing(b, fraction=0.5)"
+    assert build({"op": "gaussian_noise", "modality": "c", "severity": 2}).describe() == \
+        "gaussian_noise(c, severity=2, fraction=1.0)"
+    assert build(SPECS["signal_swap"] | {"op": "signal_swap"}).describe() == \
+        "signal_swap(b, dims=(0, 4), fraction=0.5)"
+    assert build(SPECS["random_missing"] | {"op": "random_missing"}).describe() == \
+        "random_missing(a+b+c, drop=1, fraction=0.5)"
+    both = build({"op": "compose", "steps": [{"op": "missing", "modality": "a"},
+                                             {"op": "shift", "modality": "b", "severity": 1}]})
+    assert both.describe() == "missing(a, fraction=1.0) + shift(b, severity=1, channels=1, " \
+        "fraction=1.0)"
+    assert isinstance(both, Compose) and both.op_names == "missing+shift" and both.level == 1.0
+
+
+BAD_SEVERITY = st.one_of(st.integers().filter(lambda v: not 1 <= v <= 5), st.just(True),
+                         st.floats(allow_nan=True), st.just("3"), st.none())
+BAD_FRACTION = st.one_of(st.floats().filter(lambda v: not 0 < v <= 1), st.just(math.nan),
+                         st.just(True), st.just("0.5"), st.none())
+
+
+@given(st.sampled_from([n for n in SIMPLE if issubclass(OPERATORS.get(n), SeverityOperator)]),
+       BAD_SEVERITY)
+def test_out_of_range_severity_raises_naming_field_and_value(name: str, bad: object) -> None:
+    with pytest.raises(ValueError, match=rf"{name}\.severity: .*1\.\.5, got ") as err:
+        build({"op": name, **SPECS[name], "severity": bad})
+    assert repr(bad) in str(err.value)
+
+
+@given(st.sampled_from(SIMPLE), BAD_FRACTION)
+def test_out_of_range_fraction_raises_naming_field_and_value(name: str, bad: object) -> None:
+    with pytest.raises(ValueError, match=rf"{name}\.fraction: must be a number in \(0, 1\]"):
+        build({"op": name, **SPECS[name], "fraction": bad})
+
+
+@pytest.mark.parametrize(("spec", "message"), [
+    ({"op": "gaussian_noise", "modality": "", "severity": 1}, r"gaussian_noise\.modality"),
+    ({"op": "missing", "modality": "none"}, r"missing\.modality"),
+    ({"op": "gaussian_noise", "modality": "b", "severity": 1, "scale": 0}, r"\.scale: .*got 0"),
+    ({"op": "signal_swap", "modality": "b", "dims": [4, 4]}, r"signal_swap\.dims: .*\[4, 4\]"),
+    ({"op": "signal_swap", "modality": "b", "dims": [-1, 4]}, r"signal_swap\.dims"),
+    ({"op": "shift", "modality": "b", "severity": 1, "channels": 0}, r"shift\.channels: .*got 0"),
+    ({"op": "random_missing", "among": ["a"]}, r"random_missing\.among: .*\['a'\]"),
+    ({"op": "random_missing", "among": ["a", "a"]}, r"random_missing\.among"),
+    ({"op": "random_missing", "among": ["a", "b"], "drop": 2}, r"random_missing\.drop: .*1\.\.1"),
+    ({"op": "compose", "steps": []}, r"compose\.steps"),
+    ({"op": "gausian_noise", "modality": "b"}, r"op\.op: .*did you mean 'gaussian_noise'"),
+    ({"op": "missing", "modality": "b", "fracton": 0.5}, r"unknown field\(s\) \['fracton'\]"),
+    ({"op": "gaussian_noise", "modality": "b"}, r"severity"),
+    ({"modality": "b"}, r"'op' key"),
+])
+def test_invalid_parameters_raise_clearly(spec: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        build(spec)
+
+
+def test_compose_rejects_non_operators_and_flattens_nesting() -> None:
+    with pytest.raises(ValueError, match=r"compose\.steps\[1\]: must be an operator"):
+        Compose(("missing",))  # type: ignore[arg-type]
+    a, b, c = (build({"op": "missing", "modality": m}) for m in "abc")
+    assert Compose((Compose((a, b)), c)).steps == (a, b, c)
+
+
+@pytest.mark.parametrize("name", SIMPLE)
+def test_bad_inputs_raise_naming_the_modality(name: str) -> None:
+    op = build({"op": name, **SPECS[name]})
+    arrays, masks, ids = data()
+    with pytest.raises(ValueError, match=r"modality 'b' not in the data"):
+        op.apply({m: v for m, v in arrays.items() if m != "b"}, masks, ids, 0)
+    with pytest.raises(ValueError, match=r"masks\['b'\] must be bool"):
+        op.apply(arrays, masks | {"b": masks["b"].astype(np.int8)}, ids, 0)
+    with pytest.raises(ValueError, match=r"arrays\['b'\] must be float"):
+        op.apply(arrays | {"b": arrays["b"][:-1]}, masks, ids, 0)
+    with pytest.raises(ValueError, match=r"selected must be a bool array of shape \(64,\)"):
+        op.apply(arrays, masks, ids, 0, selected=np.ones(3, dtype=bool))
+    with pytest.raises(ValueError, match=r"example_ids must be unique"):
+        op.apply(arrays, masks, np.zeros(64, dtype=np.int64), 0)
+    with pytest.raises(ValueError, match=r"seed: must be an integer"):
+        op.apply(arrays, masks, ids, 1.5)  # type: ignore[arg-type]
+
+
+def test_width_dependent_parameters_are_checked_against_the_data() -> None:
+    arrays, masks, ids = data(d=7)
+    with pytest.raises(ValueError, match=r"signal_swap\.dims: stop 9 exceeds the width 7"):
+        build({"op": "signal_swap", "modality": "b", "dims": [2, 9]}).apply(arrays, masks, ids, 0)
+    with pytest.raises(ValueError, match=r"shift\.channels: width 7 .* channels=2"):
+        build(SPECS["shift"] | {"op": "shift"}).apply(arrays, masks, ids, 0)
+
+
+@given(st.floats(0.01, 1.0), st.floats(0.01, 1.0), st.sampled_from(SIMPLE))
+def test_selection_is_nested_across_fractions(f1: float, f2: float, name: str) -> None:
+    lo, hi = sorted((f1, f2))
+    ids = np.arange(500, dtype=np.int64) * 3
+    small = build({"op": name, **SPECS[name], "fraction": lo}).select(ids, 7)
+    large = build({"op": name, **SPECS[name], "fraction": hi}).select(ids, 7)
+    assert not (small & ~large).any()
+
+
+def test_gaussian_noise_sigma_matches_the_table() -> None:
+    arrays, masks, ids = data(n=4000, d=64)
+    arrays["b"] *= 3.0  # the noise follows the feature scale
+    for severity, sigma in OPERATORS.get("gaussian_noise").severities.items():  # type: ignore[attr-defined]
+        out = build({"op": "gaussian_noise", "modality": "b", "severity": severity}).apply(
+            arrays, masks, ids, 1)
+        noise = (out.arrays["b"] - arrays["b"]) / arrays["b"].std(axis=1, keepdims=True)
+        assert abs(noise.std() / sigma - 1) < 0.01 and abs(noise.mean()) < 0.01 * sigma
+        z = noise.ravel() / sigma  # standard normal: check a tail quantile too
+        assert abs(np.mean(np.abs(z) > 1.96) - 0.05) < 0.003
+    fixed = build({"op": "gaussian_noise", "modality": "b", "severity": 4, "scale": 2.0})
+    noise = fixed.apply(arrays, masks, ids, 1).arrays["b"] - arrays["b"]
+    assert abs(noise.std() / 2.0 - 1) < 0.01
+
+
+def test_zero_entries_rate_matches_the_table() -> None:
+    arrays, masks, ids = data(n=4000, d=64)
+    for severity, p in OPERATORS.get("zero_entries").severities.items():  # type: ignore[attr-defined]
+        out = build({"op": "zero_entries", "modality": "a", "severity": severity}).apply(
+            arrays, masks, ids, 2)
+        assert abs((out.arrays["a"] == 0).mean() - p) < 0.005
+        assert out.masks["a"].all()  # present, only entries lost
+
+
+def test_swap_entries_moves_the_table_share_and_shift_lags_by_the_table() -> None:
+    arrays, masks, ids = data(n=2000, d=128)
+    op = build({"op": "swap_entries", "modality": "a", "severity": 5})
+    moved = (op.apply(arrays, masks, ids, 3).arrays["a"] != arrays["a"]).mean()
+    assert 0.35 < moved <= 0.5  # ≤ p: repeated or i<->i transpositions move fewer
+    shift = build({"op": "shift", "modality": "a", "severity": 3, "channels": 2})  # T=64, lag 13
+    out = shift.apply(arrays, masks, ids, 3).arrays["a"].reshape(-1, 2, 64)
+    x = arrays["a"].reshape(-1, 2, 64)
+    forward = np.all(out[:, :, 13:] == x[:, :, :-13], axis=(1, 2))
+    backward = np.all(out[:, :, :-13] == x[:, :, 13:], axis=(1, 2))
+    assert (forward ^ backward).all() and 0.45 < forward.mean() < 0.55
+
+
+def test_random_missing_spreads_evenly_over_modalities() -> None:
+    arrays, masks, ids = data(n=6000)
+    out = build({"op": "random_missing", "among": ["a", "b", "c"], "fraction": 0.5}).apply(
+        arrays, masks, ids, 4)
+    values, counts = np.unique(out.provenance["perturbed_modality"], return_counts=True)
+    assert dict(zip(values, counts, strict=True))["none"] == 3000
+    assert all(abs(c - 1000) < 100 for v, c in zip(values, counts, strict=True) if v != "none")
+
+
+def test_package_is_standalone() -> None:
+    code = ("import sys, perturbations, perturbations.tensors; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'robustlab'))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_operator_base_classes_are_abstract() -> None:
+    for cls in (Operator, ModalityOperator, SeverityOperator):
+        with pytest.raises(TypeError):
+            cls(modality="a")  # type: ignore[abstract, call-arg]
