@@ -1,0 +1,134 @@
+"""Every statistic the report shows, computed once from the predictions frame.
+
+The report's settings come from the manifest's resolved study spec (`study.report`: slices,
+alpha, correction, and optionally reference, min_slice_size, n_resamples); each statistic gets
+its own generator spawned from the report seed, so adding a section never changes the numbers
+of another. Families: the per-condition pairwise table is confirmatory (the study's correction,
+Holm by default); the per-slice pairwise table is an exploratory screen (Benjamini–Hochberg);
+hidden failures use the study's correction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, cast
+
+import numpy as np
+import polars as pl
+
+from robustlab import stats
+from robustlab.report.inputs import ReportInputError, Results
+from robustlab.results import MANIFEST_FILE, PREDICTION_COLUMNS
+
+CORRECTIONS = ("holm", "bh")
+MAX_AUTO_SLICE_VALUES = 20  # a metadata column with more distinct values is not a slice
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How the statistics are computed; see the module docstring for where each comes from."""
+
+    slices: tuple[str, ...]
+    alpha: float = 0.05
+    correction: stats.Correction = "holm"
+    reference: str = ""
+    min_slice_size: int = 30
+    n_resamples: int = 10_000
+    seed: int = 0  # the report seed: fixes every bootstrap interval
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """The statistics frames (columns: the docstrings of `robustlab.stats.frames`/`hidden`)."""
+
+    settings: Settings
+    accuracy: pl.DataFrame  # by condition
+    pairwise: pl.DataFrame  # by condition; confirmatory family
+    slice_pairwise: pl.DataFrame | None  # by condition, slice_column, slice_value; BH screen
+    curves: pl.DataFrame
+    robustness: pl.DataFrame
+    hidden: pl.DataFrame | None  # None when the study names no slice column
+
+
+def settings_from(results: Results, seed: int = 0) -> Settings:
+    """Read and validate `study.report` of the manifest (absent keys take the defaults)."""
+    spec = results.study.get("report", {})
+    where = f"{results.folder / MANIFEST_FILE}: study.report"
+    if not isinstance(spec, dict):
+        raise ReportInputError(f"{where} must be an object, got {type(spec).__name__}")
+    alpha = _number(spec, "alpha", 0.05, where)
+    if not 0.0 < alpha < 1.0:
+        raise ReportInputError(f"{where}.alpha must be in (0, 1), got {alpha}")
+    correction = spec.get("correction", "holm")
+    if correction not in CORRECTIONS:
+        raise ReportInputError(f"{where}.correction must be one of {CORRECTIONS}, "
+                               f"got {correction!r}")
+    reference = spec.get("reference", results.methods[0])
+    if reference not in results.methods:
+        raise ReportInputError(f"{where}.reference {reference!r} is not a method of the "
+                               f"predictions; valid: {results.methods}")
+    min_size = int(_number(spec, "min_slice_size", 30, where))
+    n_resamples = int(_number(spec, "n_resamples", 10_000, where))
+    if min_size < 1 or n_resamples < 100:
+        raise ReportInputError(f"{where}: min_slice_size must be >= 1 and n_resamples >= 100, "
+                               f"got {min_size} and {n_resamples}")
+    return Settings(slices=_slices(results, spec.get("slices"), where), alpha=alpha,
+                    correction=cast(stats.Correction, correction), reference=reference,
+                    min_slice_size=min_size, n_resamples=n_resamples, seed=seed)
+
+
+def _number(spec: dict[str, Any], key: str, default: float, where: str) -> float:
+    value = spec.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ReportInputError(f"{where}.{key} must be a number, got {value!r}")
+    return float(value)
+
+
+def _slices(results: Results, declared: object, where: str) -> tuple[str, ...]:
+    columns = results.predictions.columns
+    if declared is None:  # default: provenance plus every low-cardinality metadata column
+        meta = [c for c in columns if c not in PREDICTION_COLUMNS and c != "condition"
+                and results.predictions[c].n_unique() <= MAX_AUTO_SLICE_VALUES]
+        return ("perturbed_modality", *meta)
+    if not isinstance(declared, list) or not all(isinstance(c, str) for c in declared):
+        raise ReportInputError(f"{where}.slices must be a list of column names, got {declared!r}")
+    for name in declared:
+        if name not in columns:
+            raise ReportInputError(f"{where}.slices names {name!r}, which is not a column of "
+                                   f"predictions.parquet; valid: {columns}")
+    return tuple(declared)
+
+
+def analyse(results: Results, settings: Settings) -> Analysis:
+    """Compute every frame; `settings.seed` fixes every bootstrap interval of the report."""
+    pred, s = results.predictions, settings
+    gens = [np.random.default_rng(q) for q in np.random.SeedSequence(s.seed).spawn(6)]
+    slice_pairwise = hidden = None
+    if s.slices:
+        slice_pairwise = stats.pairwise_table(
+            _stack_slices(pred, s.slices), ["condition", "slice_column", "slice_value"],
+            rng=gens[2], correction="bh", alpha=s.alpha, n_resamples=s.n_resamples)
+        hidden = stats.hidden_failures(
+            pred, list(s.slices), rng=gens[5], alpha=s.alpha, correction=s.correction,
+            min_slice_size=s.min_slice_size, n_resamples=s.n_resamples)
+    return Analysis(
+        settings=s,
+        accuracy=stats.accuracy_table(pred, ["condition"], rng=gens[0],
+                                      n_resamples=s.n_resamples),
+        pairwise=stats.pairwise_table(pred, ["condition"], rng=gens[1], alpha=s.alpha,
+                                      correction=s.correction, n_resamples=s.n_resamples),
+        slice_pairwise=slice_pairwise,
+        curves=stats.curve_table(pred, rng=gens[3], n_resamples=s.n_resamples),
+        robustness=stats.robustness_table(pred, reference=s.reference, rng=gens[4],
+                                          n_resamples=s.n_resamples),
+        hidden=hidden,
+    )
+
+
+def _stack_slices(pred: pl.DataFrame, slices: tuple[str, ...]) -> pl.DataFrame:
+    """One copy of `pred` per slice column, tagged (slice_column, slice_value as string)."""
+    base = pred.select(list(PREDICTION_COLUMNS))
+    return pl.concat([
+        base.with_columns(slice_column=pl.lit(c),
+                          slice_value=pred[c].cast(pl.String).fill_null("(null)"))
+        for c in slices])

@@ -1,0 +1,75 @@
+"""Section 1: the study in one paragraph, and the headline accuracy table."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import polars as pl
+
+from robustlab.report.analysis import Analysis
+from robustlab.report.inputs import Results
+from robustlab.report.sections.base import Section, condition_order, records
+
+
+def build(results: Results, analysis: Analysis) -> Section:
+    conditions = condition_order(results.predictions)
+    table = analysis.accuracy
+    best = (table.group_by("condition").agg(pl.col("accuracy").max().alias("best")))
+    table = table.join(best, on="condition").with_columns(
+        is_best=pl.col("accuracy") >= pl.col("best"))
+    cells = {(r["method"], r["condition"]): r for r in table.to_dicts()}
+    rows = [{"method": m, "cells": [cells.get((m, c)) for c in conditions]}
+            for m in results.methods]
+    return Section(
+        id="overview", title="Study and headline",
+        view={"paragraph": paragraph(results, analysis), "conditions": conditions,
+              "rows": rows},
+        data={"accuracy": records(analysis.accuracy)},
+    )
+
+
+def paragraph(results: Results, analysis: Analysis) -> list[str]:
+    """The study in a few sentences, from the manifest where it says, else from predictions."""
+    pred, study = results.predictions, results.study
+    name = study.get("name", results.folder.name)
+    data = study.get("data", {}) if isinstance(study.get("data"), dict) else {}
+    task = study.get("task", {}) if isinstance(study.get("task"), dict) else {}
+    n_examples = pred.select(pl.col("example_id").n_unique()).item()
+    seeds = sorted(pred["seed"].unique().to_list())
+    s = analysis.settings
+    return [
+        f"Study “{name}”: {data.get('kind', 'unspecified')} data, "
+        f"{n_examples} test examples, {task.get('protocol', 'unspecified')} protocol"
+        + (f" (target {task['target']})." if "target" in task else "."),
+        f"{len(results.methods)} methods ({', '.join(results.methods)}), "
+        f"{_budget(study.get('budget'))}, each final config evaluated on seeds "
+        f"{', '.join(map(str, seeds))}.",
+        f"{pred['condition'].n_unique()} conditions: {_grid(pred)}.",
+        f"Intervals are {s.n_resamples:,}-resample bootstrap 95 % CIs over examples "
+        "(and seeds, when a method has several); α = "
+        f"{s.alpha:g}; confirmatory tests corrected by {_correction_name(s.correction)}.",
+    ]
+
+
+def _budget(budget: Any) -> str:
+    if not isinstance(budget, dict) or "trials" not in budget:
+        return "tuning budget not recorded in the manifest"
+    return (f"each tuned on the same budget: {budget['trials']} trials × "
+            f"{budget.get('epochs', '?')} epochs, {budget.get('scheduler', 'no')} scheduler, "
+            f"selecting on {budget.get('metric', '?')}")
+
+
+def _grid(pred: pl.DataFrame) -> str:
+    """e.g. "clean; missing on b at 0.5, 1; gaussian_noise on c at 1, 2, 3"."""
+    grid = (pred.filter(pl.col("cond_op") != "clean")
+            .group_by("cond_op", "cond_modality")
+            .agg(pl.col("cond_level").unique().sort())
+            .sort("cond_op", "cond_modality"))
+    parts = ["clean"] if (pred["cond_op"] == "clean").any() else []
+    parts += [f"{r['cond_op']} on {r['cond_modality']} at "
+              + ", ".join(f"{v:g}" for v in r["cond_level"]) for r in grid.to_dicts()]
+    return "; ".join(parts)
+
+
+def _correction_name(correction: str) -> str:
+    return {"holm": "Holm", "bh": "Benjamini–Hochberg"}.get(correction, correction)

@@ -1,0 +1,43 @@
+"""Section 4: pairwise comparisons per condition (confirmatory) and per slice (screen)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import polars as pl
+
+from robustlab.report.analysis import Analysis
+from robustlab.report.inputs import Results
+from robustlab.report.sections.base import Section, condition_order, records
+
+# Marks on the corrected p-value of a significant comparison (significant = p_adj < alpha).
+MARKS = ((0.001, "***"), (0.01, "**"))
+
+
+def mark(row: dict[str, Any], alpha: float) -> str:
+    """"***" / "**" / "*" for a significant row (by its corrected p), "" otherwise."""
+    p = row.get("p_adjusted")
+    if not row.get("significant") or p is None:
+        return ""
+    return next((m for cut, m in MARKS if p < cut and cut < alpha), "*")
+
+
+def build(results: Results, analysis: Analysis) -> Section:
+    alpha = analysis.settings.alpha
+    blocks = []
+    for condition in condition_order(results.predictions):
+        mine = pl.col("condition") == condition
+        overall = records(analysis.pairwise.filter(mine))
+        slices = [] if analysis.slice_pairwise is None else records(
+            analysis.slice_pairwise.filter(mine).sort("slice_column", "slice_value",
+                                                      "method_a", "method_b"))
+        for row in (*overall, *slices):
+            row["mark"] = mark(row, alpha)
+        blocks.append({"condition": condition, "overall": overall, "slices": slices,
+                       "n_slice_significant": sum(bool(r["mark"]) for r in slices)})
+    return Section(
+        id="pairwise", title="Pairwise comparisons",
+        view={"blocks": blocks, "alpha": alpha, "correction": analysis.settings.correction},
+        data={"pairwise": records(analysis.pairwise),
+              "slice_pairwise": records(analysis.slice_pairwise)},
+    )
