@@ -61,8 +61,10 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-x))
 
 
-def predictions(n: int, seed: int, names: Names) -> pl.DataFrame:
-    """The long predictions frame (DESIGN §9) with metadata columns `site` and `label`."""
+def predictions(n: int, seed: int, names: Names,
+                failure_logit: float = FAILURE_LOGIT) -> pl.DataFrame:
+    """The long predictions frame (DESIGN §9) with metadata columns `site` and `label`;
+    `failure_logit=0` plants no failure."""
     rng = np.random.default_rng(seed)
     site_idx = rng.integers(0, len(SITES), size=n)  # (n,) fixed per example
     label = rng.integers(0, 3, size=n)
@@ -78,7 +80,7 @@ def predictions(n: int, seed: int, names: Names) -> pl.DataFrame:
                 logit = BASE_LOGIT[method] - difficulty + rng.normal(0.0, 0.1)  # seed jitter
                 logit = logit - perturbed * DROP_PER_LEVEL[method] * level
                 if method == "gated_symile":
-                    logit = logit + FAILURE_LOGIT * (site_idx == SITES.index(FAILING_SITE))
+                    logit = logit + failure_logit * (site_idx == SITES.index(FAILING_SITE))
                 correct = u < _sigmoid(logit)
                 frames.append(_rows(names.methods[m], s, (cond_id, cond_op, cond_mod, level),
                                     correct, perturbed, site_idx, label, names, rng))
@@ -135,7 +137,8 @@ def trials(seed: int, names: Names, epochs: int = 6, per_method: int = 4) -> pl.
     return pl.DataFrame(rows, schema_overrides={"error": pl.String})
 
 
-def manifest(names: Names, trial_frame: pl.DataFrame) -> dict[str, object]:
+def manifest(names: Names, trial_frame: pl.DataFrame, n: int,
+             n_resamples: int | None) -> dict[str, object]:
     """A manifest shaped like the study runner's, with fixed times so output is reproducible."""
     methods = {}
     for name in names.methods:
@@ -150,7 +153,7 @@ def manifest(names: Names, trial_frame: pl.DataFrame) -> dict[str, object]:
         }
     study = {
         "name": names.study, "seed": 0,
-        "data": {"kind": "synthetic fixture (correctness drawn, no model trained)", "n": 0},
+        "data": {"kind": "synthetic fixture (correctness drawn, no model trained)", "n": n},
         "task": {"protocol": "retrieval", "target": "a"},
         "methods": {n: {} for n in names.methods},
         "budget": {"trials": 4, "epochs": 6, "scheduler": "asha", "metric": "val_top1"},
@@ -160,6 +163,8 @@ def manifest(names: Names, trial_frame: pl.DataFrame) -> dict[str, object]:
         "report": {"slices": ["perturbed_modality", "site", "label"], "alpha": 0.05,
                    "correction": "holm"},
     }
+    if n_resamples is not None:  # tests use fewer resamples than the default to stay fast
+        study["report"]["n_resamples"] = n_resamples
     return {
         "study": study, "seeds": list(SEEDS), "git_sha": "0000000 (synthetic)",
         "versions": {"robustlab": "0.1.0", "python": "3.11"},
@@ -169,13 +174,13 @@ def manifest(names: Names, trial_frame: pl.DataFrame) -> dict[str, object]:
     }
 
 
-def write_results(out: Path, n: int = 240, seed: int = 0, names: Names | None = None) -> Path:
+def write_results(out: Path, n: int = 240, seed: int = 0, names: Names | None = None,
+                  n_resamples: int | None = None, failure_logit: float = FAILURE_LOGIT) -> Path:
     """Write predictions.parquet, trials.parquet and manifest.json into `out`; return `out`."""
     names = names or Names()
     trial_frame = trials(seed, names)
-    preds = predictions(n, seed, names)
-    man = manifest(names, trial_frame)
-    man["study"]["data"]["n"] = n  # type: ignore[index]
+    preds = predictions(n, seed, names, failure_logit)
+    man = manifest(names, trial_frame, n, n_resamples)
     atomic_write_parquet(preds, out / PREDICTIONS_FILE)
     atomic_write_parquet(trial_frame, out / TRIALS_FILE)
     atomic_write_json(man, out / MANIFEST_FILE)

@@ -1,0 +1,132 @@
+"""The rendered report: section order, numbers that match the raw data, self-containment,
+determinism, and the sections that read trials.parquet and the manifest."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from robustlab.report import render_report
+from robustlab.results import PREDICTIONS_FILE, TRIALS_FILE
+
+SECTIONS = ["overview", "hidden-failures", "curves", "pairwise", "fairness", "provenance"]
+# matplotlib's SVG declares these XML namespaces; a namespace is a name, not a request.
+NAMESPACES = {"http://www.w3.org/2000/svg", "http://www.w3.org/1999/xlink"}
+
+
+def section(html: str, section_id: str) -> str:
+    start = html.index(f'<section id="{section_id}">')
+    return html[start:html.index("</section>", start)]
+
+
+def test_sections_come_in_the_issue_order(report_html: str) -> None:
+    assert re.findall(r'<section id="([^"]+)"', report_html) == SECTIONS
+
+
+def test_headline_accuracies_are_the_raw_means(report_html: str, results_dir: Path,
+                                               data_of) -> None:
+    raw = (pl.read_parquet(results_dir / PREDICTIONS_FILE)
+           .group_by("method", "condition").agg(pl.col("correct").mean().alias("raw")))
+    shown = pl.DataFrame(data_of(report_html)["overview"]["accuracy"])
+    both = shown.join(raw, on=["method", "condition"], how="full", coalesce=True)
+    assert both.height == 3 * 6
+    assert (both["accuracy"] - both["raw"]).abs().max() < 1e-12
+    assert ((both["ci_low"] <= both["accuracy"]) & (both["accuracy"] <= both["ci_high"])).all()
+
+
+def test_headline_marks_the_best_method_of_each_condition(report_html: str, data_of) -> None:
+    table = pl.DataFrame(data_of(report_html)["overview"]["accuracy"])
+    expected = {(r["method"], r["condition"]) for r in table.filter(
+        pl.col("accuracy") == pl.col("accuracy").max().over("condition")).to_dicts()}
+    headline = section(report_html, "overview")
+    conditions = re.findall(r"<th>([^<]+)</th>", headline.split("</thead>")[0])[1:]
+    marked = set()
+    for row in headline.split("<tr>")[2:]:  # [0] before the table, [1] the header row
+        method = re.search(r'<td class="text">([^<]*)</td>', row).group(1)
+        cells = re.findall(r"<td( class=\"best\")? title=", row)
+        marked |= {(method, c) for c, best in zip(conditions, cells, strict=True) if best}
+    assert marked == expected and len(marked) >= 6
+
+
+def test_planted_hidden_failure_is_listed_first_class(report_html: str, synth, data_of) -> None:
+    rows = data_of(report_html)["hidden-failures"]["hidden_failures"]
+    planted = [r for r in rows if r["slice_column"] == "site"
+               and r["slice_value"] == synth.FAILING_SITE
+               and {r["method_a"], r["method_b"]} == {"clip", "gated_symile"}]
+    assert len(planted) >= 3  # the failure is planted in every condition
+    visible = section(report_html, "hidden-failures")
+    assert f"<strong>site = {synth.FAILING_SITE}</strong>" in visible
+    assert visible.count('<div class="failure">') == len(rows)
+    for r in planted:  # shown from the winner's side: gated_symile wins overall, loses here
+        sign = 1 if r["method_a"] == "gated_symile" else -1
+        assert sign * r["aggregate_delta"] > 0 > sign * r["delta"]
+
+
+def test_quiet_data_says_none_found_and_no_trials_is_reported(tmp_path: Path, synth,
+                                                              data_of) -> None:
+    folder = synth.write_results(tmp_path / "quiet", n=160, failure_logit=0.0, n_resamples=500)
+    (folder / TRIALS_FILE).unlink()
+    html = render_report(folder).read_text(encoding="utf-8")
+    assert data_of(html)["hidden-failures"]["hidden_failures"] == []
+    assert "None found" in section(html, "hidden-failures")
+    fairness = section(html, "fairness")
+    assert "No <code>trials.parquet</code>" in fairness and "<svg" not in fairness
+
+
+def test_page_is_self_contained(report_html: str) -> None:
+    lowered = report_html.lower()
+    for tag in ("<link", "<img", "<iframe", "<object", "<embed", "<audio", "<video", "@import"):
+        assert tag not in lowered, tag
+    refs = re.findall(r'\b(?:src|href|xlink:href)\s*=\s*["\']([^"\']*)', report_html)
+    assert refs and all(r.startswith(("#", "data:")) for r in refs), refs
+    assert all(u.startswith("#") for u in re.findall(r"url\(([^)]*)\)", report_html))
+    urls = set(re.findall(r"https?://[^\s\"'<>)]+", report_html))
+    assert urls <= NAMESPACES, urls - NAMESPACES
+    for url in urls:  # every remaining URL sits in an xmlns declaration
+        assert all(m.group(1).startswith("xmlns") for m in re.finditer(
+            rf'([\w:]+)="{re.escape(url)}"', report_html))
+    assert report_html.count("<svg") == 3  # two curve families + the trial curves
+
+
+def test_same_seed_same_bytes_other_seed_other_intervals(results_dir: Path, report_html: str,
+                                                         tmp_path: Path) -> None:
+    again = render_report(results_dir, out=tmp_path / "again.html", seed=0)
+    other = render_report(results_dir, out=tmp_path / "other.html", seed=1)
+    assert again.read_text(encoding="utf-8") == report_html
+    assert other.read_text(encoding="utf-8") != report_html
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["again.html", "other.html"]
+
+
+def test_fairness_shows_the_budget_each_method_used(report_html: str, results_dir: Path,
+                                                    data_of) -> None:
+    trials = pl.read_parquet(results_dir / TRIALS_FILE)
+    rows = {r["method"]: r for r in data_of(report_html)["fairness"]["methods"]}
+    assert list(rows) == ["clip", "symile", "gated_symile"]
+    for method, row in rows.items():
+        mine = trials.filter(pl.col("method") == method)
+        assert row["trials"] == mine.height == 4
+        assert row["epochs"] == mine["epochs"].sum()
+        assert row["wall_time_s"] == pytest.approx(mine["wall_time_s"].sum())
+        assert row["param_count"] == 200_000 + 1000 * len(method)
+        assert row["best_config"].startswith('{"lr": ')
+    assert rows["gated_symile"]["statuses"] == "2 completed, 1 stopped, 1 failed"
+    assert section(report_html, "fairness").count("<svg") == 1
+
+
+def test_curves_cover_each_family_and_reference(report_html: str, data_of) -> None:
+    data = data_of(report_html)["curves"]
+    families = {(r["cond_op"], r["cond_modality"]) for r in data["robustness"]}
+    assert families == {("missing", "b"), ("gaussian_noise", "c")}
+    reference = [r for r in data["robustness"] if r["method"] == "clip"]
+    assert all(r["effective_robustness"] == pytest.approx(0.0, abs=1e-12) for r in reference)
+    assert section(report_html, "curves").count("<svg") == 2
+
+
+def test_provenance_pins_the_input_files(report_html: str, results_dir: Path) -> None:
+    digest = hashlib.sha256((results_dir / PREDICTIONS_FILE).read_bytes()).hexdigest()
+    provenance = section(report_html, "provenance")
+    assert digest in provenance and "0000000 (synthetic)" in provenance
