@@ -12,7 +12,8 @@ from robustlab.stats.bootstrap import (
     paired_difference_cis,
 )
 from robustlab.stats.correction import Correction, adjust, benjamini_hochberg, holm
-from robustlab.stats.frames import accuracy_table, curve_table, pairwise_table, robustness_table
+from robustlab.stats.curves import curve_table, robustness_table
+from robustlab.stats.frames import accuracy_table, pairwise_table
 from robustlab.stats.hidden import hidden_failures
 from robustlab.stats.mcnemar import McNemar, mcnemar_exact, mcnemar_exact_counts
 from robustlab.stats.robustness import effective_robustness, relative_robustness

@@ -22,6 +22,8 @@ import numpy as np
 # Largest (resamples × slices × patterns) count array built at once; bounds peak memory (~64 MB).
 _CHUNK_ELEMENTS = 1 << 23
 _MAX_KEY = 1 << 62
+# Draw example ids instead of a multinomial once patterns exceed n / this (ids cost ~1/8 as much).
+_IDS_WHEN_PATTERNS_OVER = 8
 
 
 @dataclass(frozen=True)
@@ -106,25 +108,60 @@ def replicates(
     """(R, G) bootstrap replicates θ* of every slice in `group` (all with the same seeds).
 
     Seed draws are shared by the slices of one call (each slice's own distribution is
-    unaffected); example draws are independent per slice.
+    unaffected); example draws are independent per slice. Pattern counts come from one
+    multinomial draw per resample when a slice has few patterns, and from drawn example ids
+    when almost every example is its own pattern (then ids are cheaper than K binomials).
     """
     seeds = group[0].seeds
-    n_pat = max(c.counts.size for c in group)
-    n = np.array([c.n for c in group], dtype=np.int64)  # (G,)
-    pvals = np.zeros((len(group), n_pat))  # (G, K), zero-padded
-    pats = np.zeros((len(group), n_pat, sum(seeds)))  # (G, K, S_total)
-    for g, c in enumerate(group):
-        pvals[g, : c.counts.size] = c.counts / c.n
-        pats[g, : c.counts.size] = c.patterns
     weights = _seed_weights(seeds, rng, n_resamples)
     out = np.empty((n_resamples, len(group)))
+    many = [g for g, c in enumerate(group) if c.counts.size * _IDS_WHEN_PATTERNS_OVER > c.n]
+    few = sorted(set(range(len(group))) - set(many))
+    n_pat = max([group[g].counts.size for g in few], default=1)
     step = max(1, _CHUNK_ELEMENTS // (n_resamples * n_pat))
-    for lo in range(0, len(group), step):
-        hi = min(lo + step, len(group))
-        draws = rng.multinomial(n[lo:hi], pvals[lo:hi], size=(n_resamples, hi - lo))
-        sums = np.einsum("rgk,gks->rgs", draws.astype(np.float64), pats[lo:hi])  # (R, g, S)
-        out[:, lo:hi] = _combine(sums, weights, seeds) / n[lo:hi]
+    for lo in range(0, len(few), step):
+        idx = few[lo : lo + step]
+        out[:, idx] = _multinomial_stats([group[g] for g in idx], weights, rng, n_resamples)
+    for g in many:
+        counts = _id_counts(group[g], rng, n_resamples)[:, None, :]  # (R, 1, K)
+        out[:, [g]] = _stats(counts, group[g].patterns[None], weights, seeds, group[g].n)
     return out
+
+
+def _multinomial_stats(
+    chunk: Sequence[Compressed], weights: list, rng: np.random.Generator, n_resamples: int
+) -> np.ndarray:
+    """(R, g) replicates of `chunk`, pattern counts drawn as Multinomial(n, frequencies)."""
+    n_pat = max(c.counts.size for c in chunk)
+    n = np.array([c.n for c in chunk], dtype=np.int64)  # (g,)
+    pvals = np.zeros((len(chunk), n_pat))  # (g, K), zero-padded
+    pats = np.zeros((len(chunk), n_pat, chunk[0].patterns.shape[1]))  # (g, K, S_total)
+    for i, c in enumerate(chunk):
+        pvals[i, : c.counts.size] = c.counts / c.n
+        pats[i, : c.counts.size] = c.patterns
+    counts = rng.multinomial(n, pvals, size=(n_resamples, len(chunk)))  # (R, g, K)
+    return _stats(counts, pats, weights, chunk[0].seeds, n)
+
+
+def _id_counts(c: Compressed, rng: np.random.Generator, n_resamples: int) -> np.ndarray:
+    """(R, K) pattern counts from n example ids drawn with replacement per resample."""
+    pattern_of = np.repeat(np.arange(c.counts.size), c.counts)  # (n,) pattern of each example
+    k = c.counts.size
+    out = np.empty((n_resamples, k), dtype=np.int64)
+    rows = max(1, _CHUNK_ELEMENTS // c.n)
+    for lo in range(0, n_resamples, rows):
+        r = min(rows, n_resamples - lo)
+        drawn = pattern_of[rng.integers(0, c.n, size=(r, c.n))]  # (r, n)
+        flat = drawn + (np.arange(r) * k)[:, None]
+        out[lo : lo + r] = np.bincount(flat.ravel(), minlength=r * k).reshape(r, k)
+    return out
+
+
+def _stats(counts: np.ndarray, pats: np.ndarray, weights: list, seeds: tuple[int, ...],
+           n: np.ndarray | int) -> np.ndarray:
+    """(R, g) θ* from pattern counts (R, g, K) and patterns (g, K, S_total)."""
+    sums = np.einsum("rgk,gks->rgs", counts.astype(np.float64), pats)  # (R, g, S_total)
+    return _combine(sums, weights, seeds) / n
 
 
 def _combine(sums: np.ndarray, weights: list, seeds: tuple[int, ...]) -> np.ndarray:

@@ -156,7 +156,7 @@ def bootstrap_blocks(
     return [iv for iv in out if iv is not None]
 
 
-def _paired_blocks(a: np.ndarray, b: np.ndarray, pair_seeds: bool) -> tuple[np.ndarray, ...]:
+def paired_blocks(a: np.ndarray, b: np.ndarray, pair_seeds: bool) -> tuple[np.ndarray, ...]:
     if a.shape[1] != b.shape[1]:
         raise ValueError(f"correct_a, correct_b: different numbers of examples "
                          f"({a.shape[1]} vs {b.shape[1]}); pair them by example id first")
@@ -235,7 +235,7 @@ def paired_difference_cis(
     if len(slices_a) != len(slices_b):
         raise ValueError(f"slices_a, slices_b: {len(slices_a)} vs {len(slices_b)} slices")
     blocks = [
-        _paired_blocks(check_correct(a, f"slices_a[{g}]"), check_correct(b, f"slices_b[{g}]"),
+        paired_blocks(check_correct(a, f"slices_a[{g}]"), check_correct(b, f"slices_b[{g}]"),
                        pair_seeds)
         for g, (a, b) in enumerate(zip(slices_a, slices_b, strict=True))
     ]

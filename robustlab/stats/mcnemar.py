@@ -24,13 +24,16 @@ class McNemar:
 
 
 def discordant_counts(correct_a: np.ndarray, correct_b: np.ndarray) -> tuple[int, int]:
-    """(n_01, n_10) from bool `(n,)` or `(n_seeds, n)` arrays of the same shape."""
+    """(n_01, n_10): examples whose seed-averaged difference acc_a − acc_b is < 0 / > 0.
+
+    correct_a, correct_b: bool `(n,)` or `(n_seeds, n)` (the seed counts may differ).
+    """
     a = check_correct(correct_a, "correct_a")
     b = check_correct(correct_b, "correct_b")
-    if a.shape != b.shape:
-        raise ValueError(f"correct_a, correct_b: shapes differ ({a.shape} vs {b.shape}); "
-                         "the test pairs (seed, example) cells")
-    d = (a - b).mean(axis=0)  # (n,) seed-averaged difference per example
+    if a.shape[1] != b.shape[1]:
+        raise ValueError(f"correct_a, correct_b: different numbers of examples "
+                         f"({a.shape[1]} vs {b.shape[1]}); pair them by example id first")
+    d = a.mean(axis=0) - b.mean(axis=0)  # (n,) seed-averaged difference per example
     return int((d < 0).sum()), int((d > 0).sum())
 
 
