@@ -1,8 +1,9 @@
 """A tiny Chrome DevTools Protocol client over `--remote-debugging-pipe` (no extra package).
 
 Chromium reads NUL-terminated JSON commands on fd 3 and writes NUL-terminated JSON replies and
-events on fd 4. We start it through `/bin/sh` so the two pipe ends land on fds 3 and 4 without a
-`preexec_fn` (unsafe when the test process has threads, as pytest-xdist workers do).
+events on fd 4. We start it through a one-line Python trampoline that moves the two pipe ends
+onto fds 3 and 4 and execs the browser, instead of a `preexec_fn` (unsafe when the test process
+has threads, as pytest-xdist workers do).
 
 `load_page(html_path, screenshot)` opens one file with the network cut off and returns what
 the page did: console messages, exceptions, every request URL, and a few DOM facts.
@@ -12,10 +13,12 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import fcntl
 import json
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -40,6 +43,17 @@ def find_chromium() -> str | None:
     return None
 
 
+def _high_pipe() -> tuple[int, int]:
+    """A pipe whose ends are numbered >= 10, so moving them onto fds 3 and 4 cannot clobber
+    one end with the other (with low numbers, `dup2(5, 3); dup2(3, 4)` moves the wrong pipe)."""
+    read, write = os.pipe()
+    high = (fcntl.fcntl(read, fcntl.F_DUPFD_CLOEXEC, 10),
+            fcntl.fcntl(write, fcntl.F_DUPFD_CLOEXEC, 10))
+    os.close(read)
+    os.close(write)
+    return high
+
+
 @dataclass
 class PageReport:
     """What one page load did (all URLs the browser tried to fetch, in order)."""
@@ -61,14 +75,18 @@ class Browser:
     def __init__(self, binary: str, timeout_s: float = 30.0) -> None:
         self.timeout_s = timeout_s
         self._profile = tempfile.mkdtemp(prefix="robustlab-chromium-")
-        to_child_r, self._to_child = os.pipe()
-        self._from_child, from_child_w = os.pipe()
+        to_child_r, self._to_child = _high_pipe()
+        self._from_child, from_child_w = _high_pipe()
         argv = [binary, *FLAGS, NO_NETWORK, f"--user-data-dir={self._profile}", "about:blank"]
-        shell = f'exec "$@" 3<&{to_child_r} 4>&{from_child_w}'
-        self._proc = subprocess.Popen(
-            ["/bin/sh", "-c", shell, "sh", *argv], pass_fds=(to_child_r, from_child_w),
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )
+        # A tiny Python trampoline puts the pipe ends on fds 3 and 4, then becomes chromium.
+        trampoline = (f"import os, sys; os.dup2({to_child_r}, 3); os.dup2({from_child_w}, 4); "
+                      "os.execv(sys.argv[1], sys.argv[1:])")
+        self._log = Path(self._profile) / "chromium.log"
+        with self._log.open("wb") as log:
+            self._proc = subprocess.Popen(
+                [sys.executable, "-c", trampoline, *argv], pass_fds=(to_child_r, from_child_w),
+                stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+            )
         os.close(to_child_r)
         os.close(from_child_w)
         self._buffer = b""
@@ -100,7 +118,8 @@ class Browser:
                 raise TimeoutError("chromium did not answer on the debugging pipe")
             chunk = os.read(self._from_child, 1 << 16)
             if not chunk:
-                raise RuntimeError("chromium closed the debugging pipe (did it crash?)")
+                raise RuntimeError("chromium closed the debugging pipe; its log ends:\n"
+                                   + self._log.read_text(errors="replace")[-2000:])
             self._buffer += chunk
         raw, self._buffer = self._buffer.split(b"\0", 1)
         message: dict[str, Any] = json.loads(raw)
@@ -113,7 +132,11 @@ class Browser:
         command: dict[str, Any] = {"id": self._next_id, "method": method, "params": params or {}}
         if session:
             command["sessionId"] = session
-        os.write(self._to_child, json.dumps(command).encode() + b"\0")
+        try:
+            os.write(self._to_child, json.dumps(command).encode() + b"\0")
+        except BrokenPipeError as err:
+            raise RuntimeError("chromium is gone; its log ends:\n"
+                               + self._log.read_text(errors="replace")[-2000:]) from err
         deadline = time.monotonic() + self.timeout_s
         while True:
             message = self._read_message(deadline)

@@ -1,0 +1,131 @@
+"""Bad results folders get a clear error naming the file; the CLI turns it into exit status 2."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from robustlab.report import ReportInputError, render_report
+from robustlab.report.__main__ import main
+from robustlab.report.analysis import settings_from
+from robustlab.report.inputs import load_results
+from robustlab.results import MANIFEST_FILE, PREDICTIONS_FILE, TRIALS_FILE, ResultsError
+
+
+@pytest.fixture
+def folder(results_dir: Path, tmp_path: Path) -> Path:
+    """A private copy of the synthetic results folder, free to break."""
+    return Path(shutil.copytree(results_dir, tmp_path / "study"))
+
+
+def rewrite_predictions(folder: Path, change: Callable[[pl.DataFrame], pl.DataFrame]) -> None:
+    path = folder / PREDICTIONS_FILE
+    change(pl.read_parquet(path)).write_parquet(path)
+
+
+def rewrite_manifest(folder: Path, report: dict[str, object]) -> None:
+    path = folder / MANIFEST_FILE
+    manifest = json.loads(path.read_text())
+    manifest["study"]["report"].update(report)
+    path.write_text(json.dumps(manifest))
+
+
+def test_report_input_error_is_a_results_error() -> None:
+    assert issubclass(ReportInputError, ResultsError)
+
+
+def test_missing_folder(tmp_path: Path) -> None:
+    with pytest.raises(ReportInputError, match="no such directory"):
+        render_report(tmp_path / "nope")
+
+
+@pytest.mark.parametrize("name", [PREDICTIONS_FILE, MANIFEST_FILE])
+def test_missing_required_file_is_named(folder: Path, name: str) -> None:
+    (folder / name).unlink()
+    with pytest.raises(ReportInputError, match=rf"{name}: missing"):
+        load_results(folder)
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    (lambda df: df.drop("correct"), "missing column 'correct'"),
+    (lambda df: df.with_columns(pl.col("seed").cast(pl.Float64)), "column 'seed' is Float64"),
+    (lambda df: pl.concat([df, df.head(1)]), "duplicate rows"),
+    (lambda df: df.clear(), "has no rows"),
+])
+def test_contract_violations_name_the_file(folder: Path, change, message: str) -> None:
+    rewrite_predictions(folder, change)
+    with pytest.raises(ReportInputError, match=message) as err:
+        load_results(folder)
+    assert str(folder / PREDICTIONS_FILE) in str(err.value)
+
+
+def test_unreadable_files(folder: Path) -> None:
+    (folder / TRIALS_FILE).write_bytes(b"not parquet")
+    with pytest.raises(ReportInputError, match=rf"{TRIALS_FILE}: not a readable Parquet"):
+        load_results(folder)
+    (folder / TRIALS_FILE).unlink()
+    (folder / MANIFEST_FILE).write_text("{not json")
+    with pytest.raises(ReportInputError, match=rf"{MANIFEST_FILE}: not valid JSON"):
+        load_results(folder)
+    (folder / MANIFEST_FILE).write_text("[1, 2]")
+    with pytest.raises(ReportInputError, match="expected a JSON object, got list"):
+        load_results(folder)
+
+
+def test_trials_contract(folder: Path) -> None:
+    path = folder / TRIALS_FILE
+    pl.read_parquet(path).drop("wall_time_s").write_parquet(path)
+    with pytest.raises(ReportInputError, match=f"{TRIALS_FILE}: missing column 'wall_time_s'"):
+        load_results(folder)
+
+
+@pytest.mark.parametrize(("report", "message"), [
+    ({"alpha": 2}, r"study\.report\.alpha must be in \(0, 1\), got 2"),
+    ({"alpha": "x"}, r"study\.report\.alpha must be a number, got 'x'"),
+    ({"correction": "bonferroni"}, r"correction must be one of \('holm', 'bh'\)"),
+    ({"slices": ["site", "planet"]}, r"slices names 'planet', which is not a column.*valid:"),
+    ({"slices": "site"}, r"slices must be a list of column names"),
+    ({"reference": "dino"}, r"reference 'dino' is not a method.*'clip'"),
+    ({"n_resamples": 5}, r"n_resamples >= 100, got 30 and 5"),
+])
+def test_bad_report_settings_name_the_field(folder: Path, report: dict[str, object],
+                                            message: str) -> None:
+    rewrite_manifest(folder, report)
+    with pytest.raises(ReportInputError, match=message) as err:
+        settings_from(load_results(folder))
+    assert f"{MANIFEST_FILE}: study.report" in str(err.value)
+
+
+def test_default_slices_are_provenance_and_small_metadata(folder: Path) -> None:
+    manifest = json.loads((folder / MANIFEST_FILE).read_text())
+    del manifest["study"]["report"]
+    (folder / MANIFEST_FILE).write_text(json.dumps(manifest))
+    rewrite_predictions(folder, lambda df: df.with_columns(note=pl.col("example_id").cast(str)))
+    settings = settings_from(load_results(folder))
+    assert settings.slices == ("perturbed_modality", "site", "label")  # `note`: too many values
+    assert (settings.alpha, settings.correction, settings.reference) == (0.05, "holm", "clip")
+
+
+def test_cli_bad_input_exits_2_naming_the_file(folder: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    (folder / MANIFEST_FILE).unlink()
+    assert main([str(folder)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and str(folder / MANIFEST_FILE) in err
+
+
+def test_cli_entry_point_runs_as_a_module(tmp_path: Path) -> None:
+    """The real `python -m robustlab.report` process: exit status and message."""
+    missing = tmp_path / "no_study"
+    done = subprocess.run([sys.executable, "-m", "robustlab.report", str(missing)],
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 2
+    assert f"error: {missing}: not a results folder" in done.stderr
+    assert done.stdout == ""
