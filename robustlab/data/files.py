@@ -178,7 +178,8 @@ def _features(path: Path, name: str, x: Column, mask: np.ndarray) -> np.ndarray:
     if not np.issubdtype(x.dtype, np.floating):
         raise DataFileError(path, name, f"wrong dtype {x.dtype}; modality features must be "
                                         "floating point (float32 recommended)")
-    out = x.astype(np.float32)  # a copy: the zeroing below never touches the caller's array
+    with np.errstate(over="ignore"):  # float64 beyond float32 range becomes inf: caught below
+        out = x.astype(np.float32)  # a copy: the zeroing below never touches the caller's array
     bad_rows = ~np.isfinite(out).all(axis=1) & mask  # (N,) present rows with NaN/inf
     if bad_rows.any():
         first = int(np.flatnonzero(bad_rows)[0])

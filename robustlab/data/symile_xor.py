@@ -4,9 +4,10 @@
 
 as float32 {0, 1} vectors. The task retrieves b from (a, c) among all 2^d vectors.
 Neither a nor c alone says anything about b: I(a; b) = I(c; b) = 0 for every p_hat (c is either
-a, or a XOR b, which is uniform and independent of b). Jointly, b = a XOR c whenever i = 1, so
-I(b; a, c) = p_hat · d bits: pairwise methods (CLIP) stay at chance 1/2^d while Symile can
-approach p_hat + (1 - p_hat) / 2^d. (I(a; c) is zero only at p_hat = 1.)
+a, or a XOR b, which is uniform and independent of b). Jointly, b = a XOR c whenever i = 1
+(and c ≠ a proves i = 1), so I(b; a, c) = d bits at p_hat = 1: pairwise methods (CLIP) stay
+at chance 1/2^d while the best possible accuracy is p_hat + (1 - p_hat) / 2^d.
+(I(a; c) is zero only at p_hat = 1.)
 
 Every modality's candidate bank is all 2^d vectors: row k holds the bits of k, least
 significant first, and `Split.candidate_id[m]` is the row of the example's true vector.
