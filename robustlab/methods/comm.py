@@ -105,24 +105,24 @@ class Comm(FusionMethod):
         views["view_full"] = dict(mask)
         return views
 
+    def augmented_tokens(self, batch: Batch, g: torch.Generator) -> dict[str, Tensor]:
+        """The tokens (m -> (B, T, F)) of one augmented view of the batch."""
+        o = self.options
+        x = {m: augment(v, batch.mask[m], o.noise_std, o.mask_prob, g) for m, v in batch.x.items()}
+        return self.fusion.tokenize(x, g)
+
     def loss(self, batch: Batch, generator: torch.Generator | None = None) -> dict[str, Tensor]:
         g = default_generator(generator)
-        o = self.options
-        t1, t2 = (
-            self.fusion.tokenize(
-                {m: augment(v, o.noise_std, o.mask_prob, g) for m, v in batch.x.items()}, g
-            )
-            for _ in range(2)
-        )
+        t1, t2 = self.augmented_tokens(batch, g), self.augmented_tokens(batch, g)
         full1 = self.head(self.fusion.fuse(t1, batch.mask))  # (B, K)
         full2 = self.head(self.fusion.fuse(t2, batch.mask))
         terms: dict[str, Tensor | None] = {}
         for name, keep in self.views(batch.mask).items():
             rows = torch.stack(list(keep.values())).any(dim=0)  # (B,) some modality present
-            z1 = self.head(self.fusion.fuse(t1, keep))
-            z2 = self.head(self.fusion.fuse(t2, keep))
-            a = nt_xent_rows(z1, full2, o.temperature, rows)
-            b = nt_xent_rows(z2, full1, o.temperature, rows)
+            z1, z2 = (full1, full2) if name == "view_full" else (
+                self.head(self.fusion.fuse(t1, keep)), self.head(self.fusion.fuse(t2, keep)))
+            a = nt_xent_rows(z1, full2, self.options.temperature, rows)
+            b = nt_xent_rows(z2, full1, self.options.temperature, rows)
             terms[name] = None if a is None or b is None else (a + b) / 2
         total = mean_terms(list(terms.values()), full1)
         return {"loss": total, **{k: v.detach() for k, v in terms.items() if v is not None}}

@@ -150,7 +150,7 @@ class Coral(FusionMethod):
     def view(self, batch: Batch, masked: str, g: torch.Generator) -> dict[str, Tensor]:
         """One augmented, asymmetrically masked view: projected shared "s" and uniques."""
         o = self.options
-        x = {m: augment(v, o.noise_std, o.mask_prob, g) for m, v in batch.x.items()}
+        x = {m: augment(v, batch.mask[m], o.noise_std, o.mask_prob, g) for m, v in batch.x.items()}
         out = {"s": self.head(self.fusion.fuse(self.fusion.tokenize(x, g),
                                                self.masked_keep(batch, masked, g)))}
         for m, u in self.uniques(x, batch.mask, g).items():
@@ -160,9 +160,9 @@ class Coral(FusionMethod):
     def loss(self, batch: Batch, generator: torch.Generator | None = None) -> dict[str, Tensor]:
         g = default_generator(generator)
         o = self.options
-        pick = torch.randperm(len(self.modalities), generator=g, device=g.device)[:2].tolist()
-        v1 = self.view(batch, self.modalities[pick[0]], g)
-        v2 = self.view(batch, self.modalities[pick[1]], g)
+        first, second = masked_pair(len(self.modalities), g)
+        v1 = self.view(batch, self.modalities[first], g)
+        v2 = self.view(batch, self.modalities[second], g)
         present = dict(batch.mask)
         present["s"] = torch.stack(list(batch.mask.values())).any(dim=0)  # (B,)
         terms: dict[str, Tensor] = {}
@@ -180,6 +180,13 @@ class Coral(FusionMethod):
     def features(self, batch: Batch) -> Tensor:
         parts = [self.full(batch), *self.uniques(batch.x, batch.mask).values()]
         return torch.cat(parts, dim=1)  # (B, F + M·U)
+
+
+def masked_pair(num_modalities: int, generator: torch.Generator) -> tuple[int, int]:
+    """The (view 1, view 2) masked modalities of one batch: an ordered pair of different
+    modalities, uniform over the M(M-1) pairs (our extension of the bimodal (0, 1))."""
+    pick = torch.randperm(num_modalities, generator=generator, device=generator.device)
+    return int(pick[0]), int(pick[1])
 
 
 def orthogonality(views: list[dict[str, Tensor]], present: Mapping[str, Tensor]) -> Tensor:

@@ -26,20 +26,33 @@ from robustlab.methods.base import EncoderOptions, Method, Query
 
 
 class Block(nn.Module):
-    """Pre-LN self-attention block (attention + GELU MLP, both residual)."""
+    """Pre-LN self-attention block (multi-head attention + GELU MLP, both residual).
+
+    Attention is written on `scaled_dot_product_attention` rather than nn.MultiheadAttention,
+    whose key-padding check imports sympy on first use (seconds of start-up per process)."""
 
     def __init__(self, width: int, heads: int) -> None:
         super().__init__()
+        self.heads = heads
         self.ln_1 = nn.LayerNorm(width)
-        self.attn = nn.MultiheadAttention(width, heads, batch_first=True)
+        self.qkv = nn.Linear(width, 3 * width)
+        self.out = nn.Linear(width, width)
         self.ln_2 = nn.LayerNorm(width)
         self.mlp = nn.Sequential(
             nn.Linear(width, 4 * width), nn.GELU(), nn.Linear(4 * width, width)
         )
 
-    def forward(self, x: Tensor, drop: Tensor) -> Tensor:
-        h = self.ln_1(x)
-        x = x + self.attn(h, h, h, key_padding_mask=drop, need_weights=False)[0]  # (B, L, F)
+    def attention(self, x: Tensor, attend: Tensor) -> Tensor:
+        """x (B, L, F); attend (B, L) bool, True = a key every query may look at."""
+        b, length, width = x.shape
+        qkv = self.qkv(x).view(b, length, 3, self.heads, width // self.heads)
+        q, k, v = qkv.permute(2, 0, 3, 1, 4)  # each (B, H, L, F/H)
+        mask = attend[:, None, None, :]  # (B, 1, 1, L), broadcast over heads and queries
+        h = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)  # (B, H, L, F/H)
+        return self.out(h.transpose(1, 2).reshape(b, length, width))  # (B, L, F)
+
+    def forward(self, x: Tensor, attend: Tensor) -> Tensor:
+        x = x + self.attention(self.ln_1(x), attend)
         return x + self.mlp(self.ln_2(x))
 
 
@@ -56,9 +69,9 @@ class FusionTransformer(nn.Module):
         """tokens (B, L, F), keep (B, L) bool -> (B, F)."""
         b = tokens.shape[0]
         x = torch.cat([self.cls.expand(b, -1, -1), tokens], dim=1)  # (B, 1 + L, F)
-        drop = torch.cat([keep.new_zeros(b, 1), ~keep], dim=1)  # (B, 1 + L); CLS always kept
+        attend = torch.cat([keep.new_ones(b, 1), keep], dim=1)  # (B, 1 + L); CLS always kept
         for block in self.blocks:
-            x = block(x, drop)
+            x = block(x, attend)
         out: Tensor = self.norm(x[:, 0])  # (B, F)
         return out
 
@@ -116,11 +129,16 @@ def projection_head(width: int, out_dim: int) -> nn.Module:
     return nn.Sequential(nn.Linear(width, width), nn.ReLU(), nn.Linear(width, out_dim))
 
 
-def augment(x: Tensor, noise_std: float, mask_prob: float, generator: torch.Generator) -> Tensor:
+def augment(
+    x: Tensor, present: Tensor, noise_std: float, mask_prob: float, generator: torch.Generator
+) -> Tensor:
     """One augmented view of (B, d) features: Gaussian noise with per-feature std
-    `noise_std` × (the batch's feature std), then each entry zeroed with prob `mask_prob`."""
+    `noise_std` × (the feature's std over the batch's `present` rows — missing rows hold no
+    data and must not set the scale), then each entry zeroed with prob `mask_prob`."""
     dev = generator.device
-    scale = x.detach().std(dim=0, unbiased=False, keepdim=True) * noise_std  # (1, d)
+    rows = x.detach()[present]  # (P, d)
+    spread = rows.std(dim=0, unbiased=False, keepdim=True) if len(rows) else x.new_zeros(1, 1)
+    scale = spread * noise_std  # (1, d)
     noise = torch.randn(x.shape, generator=generator, device=dev).to(x.device, x.dtype)
     keep = torch.rand(x.shape, generator=generator, device=dev) >= mask_prob
     return (x + scale * noise) * keep.to(x.device, x.dtype)
