@@ -19,11 +19,10 @@ Negative schemes, for N examples and M modalities:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 from torch import Tensor
-from torch.utils.checkpoint import checkpoint
 
 from robustlab.core._checks import check_embeddings, check_logit_scale
 from robustlab.core.mip import elementwise_product, mip
@@ -91,14 +90,40 @@ def _anchor_loss_n_squared(anchor: Tensor, others: list[Tensor], scale: Tensor,
     for start in range(0, num_prefix, chunk_size):
         rows = torch.arange(start, min(start + chunk_size, num_prefix), device=anchor.device)
         if needs_grad:  # recompute the block in backward instead of keeping N³ logits alive
-            lse = checkpoint(_block_lse, anchor, scale, last, rows, *prefix,
-                             use_reentrant=False)
+            lse = _RecomputedBlockLSE.apply(anchor, scale, last, rows, *prefix)
         else:
             lse = _block_lse(anchor, scale, last, rows, *prefix)
         chunk_lse.append(lse)
     total = torch.logsumexp(torch.stack(chunk_lse, dim=1), dim=1)  # (N,)
     positive = scale * mip(anchor, *others)  # (N,)
     return (total - positive).mean()
+
+
+class _RecomputedBlockLSE(torch.autograd.Function):
+    """`_block_lse` that keeps only its inputs and recomputes the block in backward.
+
+    A hand-rolled checkpoint: torch.utils.checkpoint costs tens of milliseconds a call here
+    (its dynamo guard), which dominates small batches. First-order gradients only.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, anchor: Tensor, scale: Tensor, last: Tensor, rows: Tensor,
+                *prefix: Tensor) -> Tensor:
+        ctx.save_for_backward(anchor, scale, last, rows, *prefix)
+        return _block_lse(anchor, scale, last, rows, *prefix)
+
+    @staticmethod
+    def backward(ctx: Any, grad_out: Tensor) -> tuple[Tensor | None, ...]:
+        anchor, scale, last, rows, *prefix = ctx.saved_tensors
+        inputs = [anchor, scale, last, *prefix]
+        needs = [ctx.needs_input_grad[i] for i in (0, 1, 2)] + list(ctx.needs_input_grad[4:])
+        leaves = [t.detach().requires_grad_(n) for t, n in zip(inputs, needs, strict=True)]
+        with torch.enable_grad():
+            out = _block_lse(leaves[0], leaves[1], leaves[2], rows, *leaves[3:])
+        wanted = [t for t, n in zip(leaves, needs, strict=True) if n]
+        grads = iter(torch.autograd.grad(out, wanted, grad_out))
+        full = [next(grads) if n else None for n in needs]
+        return (full[0], full[1], full[2], None, *full[3:])
 
 
 def _block_lse(anchor: Tensor, scale: Tensor, last: Tensor, rows: Tensor,
