@@ -47,7 +47,8 @@ def benjamini_hochberg(p: np.ndarray) -> np.ndarray:
     scaled = flat[order] * m / np.arange(1, m + 1)
     adjusted = np.empty(m)
     adjusted[order] = np.minimum(1.0, np.minimum.accumulate(scaled[::-1])[::-1])
-    return adjusted.reshape(arr.shape)
+    # m·p/m can round one ulp below p; the adjusted value is never smaller than p.
+    return np.maximum(adjusted, flat).reshape(arr.shape)
 
 
 def adjust(p: np.ndarray, correction: Correction) -> np.ndarray:
