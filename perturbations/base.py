@@ -119,7 +119,8 @@ def select_examples(example_ids: np.ndarray, seed: int, fraction: float, *parts:
     count = affected_count(fraction, ids.shape[0])
     # distinct ids give distinct keys: no ties, so neither the chosen set nor a hash order
     # can depend on the order of the rows
-    if np.unique(ids).shape[0] != ids.shape[0]:
+    ordered = np.sort(ids)  # a sort, not np.unique: several times faster on 1M ids
+    if ordered.shape[0] > 1 and not (ordered[1:] != ordered[:-1]).all():
         raise ValueError(f"{parts[0]}: example_ids must be unique within one call")
     return rank_select(keys, count)
 

@@ -87,16 +87,35 @@ class Compose(Operator):
         return Perturbed(out.arrays, out.masks, combine(records))
 
 
-def _join_codes(columns: list[np.ndarray], touched: np.ndarray, dedupe: bool) -> np.ndarray:
-    """"+"-join per-example strings of several steps, vectorised by factorising combinations."""
-    stacked = np.stack([np.where(touched[k], c, "") for k, c in enumerate(columns)], axis=1)
-    combos, inverse = np.unique(stacked, axis=0, return_inverse=True)  # few distinct rows
-    labels = []
-    for combo in combos:
-        parts = [p for v in combo if v for p in str(v).split("+")]
+def factorize(values: np.ndarray) -> tuple[np.ndarray, list[str]]:
+    """(codes, labels) of a column with few distinct values: one vectorised pass per label."""
+    codes = np.full(values.shape[0], -1, dtype=np.int64)
+    labels: list[str] = []
+    while (todo := np.flatnonzero(codes < 0)).shape[0]:
+        labels.append(str(values[todo[0]]))
+        codes[values == labels[-1]] = len(labels) - 1
+    return codes, labels
+
+
+def _join(columns: list[np.ndarray], touched: np.ndarray, dedupe: bool) -> np.ndarray:
+    """"+"-join per-example strings of the touching steps without a per-example loop: factorise
+    each step's column, combine the codes in mixed radix, build one label per combination."""
+    combined = np.zeros(touched.shape[1], dtype=np.int64)
+    tables = []
+    for k, column in enumerate(columns):
+        codes, labels = factorize(column)
+        tables.append(["", *labels])  # code 0 = this step did not touch the example
+        combined = combined * (len(labels) + 1) + np.where(touched[k], codes + 1, 0)
+    uniques, inverse = np.unique(combined, return_inverse=True)  # few distinct combinations
+    out = []
+    for value in uniques.tolist():
+        parts: list[str] = []
+        for table in reversed(tables):  # undo the mixed radix, last step first
+            value, digit = divmod(value, len(table))
+            parts = table[digit].split("+") + parts if digit else parts
         parts = list(dict.fromkeys(parts)) if dedupe else parts
-        labels.append("+".join(parts) or NONE)
-    return np.asarray(labels)[inverse.reshape(-1)]
+        out.append("+".join(parts) or NONE)
+    return np.asarray(out)[inverse]
 
 
 def combine(records: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
@@ -104,14 +123,12 @@ def combine(records: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
     touched = np.stack([r["perturbed"] for r in records])  # (K, N)
     out: dict[str, np.ndarray] = {
         "perturbed": np.asarray(touched.any(axis=0)),
-        "perturbed_modality": _join_codes([r["perturbed_modality"] for r in records], touched,
-                                          dedupe=True),
-        "op": _join_codes([r["op"] for r in records], touched, dedupe=False),
-        "severity": np.max([np.where(t, r["severity"], 0.0) for t, r in zip(touched, records,
-                                                                             strict=True)], 0),
-        "fraction": np.max([np.where(t, r["fraction"], 0.0) for t, r in zip(touched, records,
-                                                                             strict=True)], 0),
+        "perturbed_modality": _join([r["perturbed_modality"] for r in records], touched, True),
+        "op": _join([r["op"] for r in records], touched, dedupe=False),
     }
+    for column in ("severity", "fraction"):
+        values = np.stack([r[column] for r in records])  # (K, N)
+        out[column] = np.where(touched, values, 0.0).max(axis=0)
     for k, record in enumerate(records, start=1):
         for column in PROVENANCE_COLUMNS:
             short = "modality" if column == "perturbed_modality" else column
