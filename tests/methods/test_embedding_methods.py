@@ -1,0 +1,137 @@
+"""CLIP, Symile and Gated Symile: the method wires the core math as DESIGN §4 says."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from robustlab.core import clip_loss, symile_loss
+from robustlab.methods.common import LogitScale
+
+
+def _embeddings(model, batch):
+    with torch.no_grad():
+        return model.embed_batch(batch)
+
+
+# ---------------------------------------------------------------- CLIP
+
+
+def test_clip_loss_is_the_mean_pairwise_infonce(build, batch):
+    model = build("clip")
+    out = model.loss(batch)
+    expected = clip_loss(_embeddings(model, batch), model.logit_scale())
+    torch.testing.assert_close(out["loss"].detach(), expected.detach())
+    assert set(out) == {"loss", "pair_a_b", "pair_a_c", "pair_b_c"}
+
+
+def test_clip_score_is_the_sum_of_pairwise_dots(build, batch):
+    model = build("clip").eval()
+    with torch.no_grad():
+        q = model.encode_query(batch, "b")
+        cands = model.encode_candidates("b", batch.x["b"])
+        scores = model.score("b", q, cands)
+    expected = q["a"] @ cands.T + q["c"] @ cands.T
+    torch.testing.assert_close(scores, expected)
+
+
+# ---------------------------------------------------------------- Symile
+
+
+@pytest.mark.parametrize("negatives", ["n", "n_squared"])
+def test_symile_loss_wires_core(negatives, build, batch):
+    model = build("symile", negatives=negatives)
+    out = model.loss(batch, torch.Generator().manual_seed(4))
+    expected = symile_loss(_embeddings(model, batch), model.logit_scale(), negatives,
+                           generator=torch.Generator().manual_seed(4))
+    torch.testing.assert_close(out["loss"].detach(), expected.detach())
+
+
+def test_symile_n_samples_negatives_and_n_squared_does_not(build, batch):
+    model = build("symile", negatives="n")
+    losses = {model.loss(batch, torch.Generator().manual_seed(s))["loss"].item() for s in range(3)}
+    assert len(losses) == 3  # the permutations come from the generator
+    model = build("symile", negatives="n_squared")
+    losses = {model.loss(batch, torch.Generator().manual_seed(s))["loss"].item() for s in range(3)}
+    assert len(losses) == 1  # all N² negatives: nothing is sampled
+
+
+def test_symile_score_is_the_mip(build, batch):
+    model = build("symile").eval()
+    with torch.no_grad():
+        q = model.encode_query(batch, "a")
+        cands = model.encode_candidates("a", batch.x["a"])
+        scores = model.score("a", q, cands)
+    expected = torch.einsum("bd,bd,cd->bc", q["b"], q["c"], cands)
+    torch.testing.assert_close(scores, expected)
+
+
+@pytest.mark.parametrize("normalize", [True, False])
+def test_normalize_option(normalize, build, batch):
+    model = build("symile", normalize=normalize)
+    norms = torch.linalg.vector_norm(_embeddings(model, batch)[0], dim=1)
+    assert torch.allclose(norms, torch.ones_like(norms)) == normalize
+
+
+def test_logit_scale_clamped_at_100():
+    scale = LogitScale(math.log(1000.0))
+    value = scale()
+    value.backward()
+    assert value.item() == pytest.approx(100.0)
+    assert float(scale.log_scale.grad) == 0.0  # clamped: no push further up
+    assert LogitScale(1.0)().item() == pytest.approx(math.e)
+
+
+# ---------------------------------------------------------------- Gated Symile
+
+
+def test_gated_param_groups_give_the_gate_its_lr_and_no_decay(build):
+    model = build("gated_symile", gate_lr_mult=5.0)
+    groups = model.param_groups(lr=1e-3, weight_decay=0.1)
+    gate_ids = {id(p) for p in model.gate.parameters() if p.requires_grad}
+    gate_groups = [g for g in groups if {id(p) for p in g["params"]} & gate_ids]
+    assert len(gate_groups) == 1
+    (gate_group,) = gate_groups
+    assert {id(p) for p in gate_group["params"]} == gate_ids
+    assert gate_group["lr"] == pytest.approx(5e-3) and gate_group["weight_decay"] == 0.0
+    others = [g for g in groups if g is not gate_group]
+    assert all(g["lr"] == pytest.approx(1e-3) for g in others)
+    assert any(g["weight_decay"] == 0.1 for g in others)  # encoder matrices still decay
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "attribute"),
+    [("neutral", "ones", "neutral"), ("use_null", False, "use_null"),
+     ("gate_type", "softmax", "gate_type"), ("mode", "matrix", "mode"),
+     ("hard_missing", True, "hard_missing"), ("key_dim", 4, "key_dim")],
+)
+def test_ablation_switches_reach_the_gate(option, value, attribute, build, batch):
+    model = build("gated_symile", **{option: value})
+    assert getattr(model.gate, attribute) == value
+    out = model.loss(batch, torch.Generator().manual_seed(0))
+    assert torch.isfinite(out["loss"])
+
+
+def test_hard_missing_uses_the_query_masks(build, make_batch):
+    """With hard_missing the gate sees the context masks through the query: scores change
+    only on rows whose context has a missing modality."""
+    batch = make_batch(5, missing={"b": [0, 1, 2]})
+    soft, hard = build("gated_symile"), build("gated_symile", hard_missing=True)
+    hard.load_state_dict(soft.state_dict())
+    with torch.no_grad():
+        for m in (soft, hard):
+            m.gate.strength.fill_(2.0)  # make the gate matter (init strength is tiny)
+        s_soft, s_hard = (
+            m.eval().score("a", m.encode_query(batch, "a"), m.encode_candidates("a", batch.x["a"]))
+            for m in (soft, hard)
+        )
+    torch.testing.assert_close(s_soft[3:], s_hard[3:])
+    assert not torch.allclose(s_soft[:3], s_hard[:3])
+
+
+def test_gated_sampled_negatives_come_from_the_generator(build, batch):
+    model = build("gated_symile", num_negatives=3)
+    losses = [model.loss(batch, torch.Generator().manual_seed(s))["loss"].item() for s in (0, 0, 1)]
+    assert losses[0] == losses[1] != losses[2]

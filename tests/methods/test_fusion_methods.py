@@ -1,0 +1,119 @@
+"""CoMM and COrAL: views, masking, loss terms, retrieval geometry, probe features."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+import torch
+
+from robustlab.methods.coral import masked_pair
+from robustlab.methods.fusion import augment, nt_xent
+
+
+def _loss(model, batch, seed=0):
+    return model.loss(batch, torch.Generator().manual_seed(seed))
+
+
+# ---------------------------------------------------------------- shared pieces
+
+
+def test_nt_xent_prefers_aligned_views():
+    g = torch.Generator().manual_seed(0)
+    z = torch.randn(16, 8, generator=g)
+    aligned = nt_xent(z, z + 0.01 * torch.randn(16, 8, generator=g), 0.1)
+    shuffled = nt_xent(z, z[torch.randperm(16, generator=g)], 0.1)
+    assert float(aligned) < 0.1 < float(shuffled)
+
+
+def test_augment_noise_scale_and_masking():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(4000, 3, generator=g) * torch.tensor([1.0, 10.0, 0.0])
+    present = torch.ones(4000, dtype=torch.bool)
+    noisy = augment(x, present, 0.5, 0.0, g) - x
+    torch.testing.assert_close(noisy.std(dim=0), torch.tensor([0.5, 5.0, 0.0]), rtol=0.05,
+                               atol=1e-6)  # noise relative to each feature's spread
+    masked = augment(torch.ones(4000, 3), present, 0.0, 0.3, g)
+    assert abs(float((masked == 0).float().mean()) - 0.3) < 0.02
+
+
+# ---------------------------------------------------------------- CoMM
+
+
+def test_comm_views(build, batch, make_batch):
+    out = _loss(build("comm"), batch)
+    assert set(out) == {"loss", "view_a", "view_b", "view_c", "view_full"}
+    torch.testing.assert_close(
+        out["loss"].detach(), torch.stack([out[k] for k in out if k != "loss"]).mean()
+    )
+    pairs = _loss(build("comm", pair_views=True), batch)
+    assert {"view_a_b", "view_a_c", "view_b_c"} <= set(pairs)
+    gone = _loss(build("comm"), make_batch(1, missing={"c": list(range(8))}))
+    assert "view_c" not in gone and torch.isfinite(gone["loss"])  # no rows hold c: no term
+
+
+@pytest.mark.parametrize("name", ["comm", "coral"])
+def test_fusion_retrieval_scores_are_cosines(name, build, batch):
+    model = build(name).eval()
+    with torch.no_grad():
+        q = model.encode_query(batch, "c")
+        cands = model.encode_candidates("c", batch.x["c"])
+        scores = model.score("c", q, cands)
+        only_c = model.project(model.fusion.fuse(model.fusion.tokenize({"c": batch.x["c"]}),
+                                                 {"c": torch.ones(8, dtype=torch.bool)}))
+    assert scores.abs().max() <= 1 + 1e-5
+    torch.testing.assert_close(cands, only_c)  # a candidate is Z(only the target)
+
+
+def test_comm_probe_features_are_z_full(build, batch):
+    model = build("comm").eval()
+    with torch.no_grad():
+        feats = model.features(batch)
+    assert feats.shape == (8, model.options.fusion_dim)
+
+
+# ---------------------------------------------------------------- COrAL
+
+
+def test_coral_masks_two_different_modalities_covering_every_pair():
+    seen = set()
+    for seed in range(200):
+        first, second = masked_pair(3, torch.Generator().manual_seed(seed))
+        assert first != second and {first, second} <= {0, 1, 2}
+        seen.add((first, second))
+    assert seen == set(itertools.permutations(range(3), 2))
+
+
+def test_coral_asymmetric_mask_drops_the_ratio_of_one_modality(build, make_batch):
+    model = build("coral", mask_ratio=0.75)
+    batch = make_batch(0, size=8)
+    big = type(batch)(x={m: v.repeat(250, 1) for m, v in batch.x.items()},
+                      mask={m: v.repeat(250) for m, v in batch.mask.items()},
+                      index=torch.arange(2000))
+    keep = model.masked_keep(big, "b", torch.Generator().manual_seed(0))
+    assert keep["a"].all() and keep["c"].all()
+    assert keep["b"].shape == (2000, model.options.num_tokens)
+    assert abs(float(keep["b"].float().mean()) - 0.25) < 0.03
+    none = build("coral", mask_ratio=0.0).masked_keep(big, "b", torch.Generator())
+    assert none["b"].all()
+
+
+def test_coral_loss_terms_and_ortho_weight(build, batch):
+    base = build("coral", ortho_weight=0.0)
+    out0 = _loss(base, batch)
+    assert set(out0) == {"loss", "shared", "unique_a", "unique_b", "unique_c", "ortho"}
+    assert 0.0 <= float(out0["ortho"]) <= 1.0
+    heavy = build("coral", ortho_weight=7.0)
+    heavy.load_state_dict(base.state_dict())
+    out7 = _loss(heavy, batch)
+    torch.testing.assert_close(out7["loss"].detach(), out0["loss"].detach() + 7.0 * out0["ortho"])
+
+
+def test_coral_probe_features_are_shared_and_unique(build, batch):
+    model = build("coral").eval()
+    width = model.options.fusion_dim
+    with torch.no_grad():
+        feats = model.features(batch)
+        shared = model.full(batch)
+    assert feats.shape == (8, width + 3 * (width // 2))
+    torch.testing.assert_close(feats[:, :width], shared)
