@@ -283,3 +283,23 @@ def test_compositions_record_every_step(case: Case, data: st.DataObject) -> None
         assert out.provenance["op"][i] == "+".join(names)
     assert (out.provenance["op"][~touched] == "none").all()
     assert op.describe() == " + ".join(s.describe() for s in steps)
+
+
+@pytest.mark.parametrize(
+    "name", [n for n in OPERATORS.names() if OPERATORS.get(n).chunk_invariant]
+)
+@per_operator
+@given(data=st.data())
+def test_at_fraction_one_chunks_need_no_shared_selection(name: str, data: st.DataObject) -> None:
+    case = data.draw(cases(names=(name,), min_n=2))
+    op = Compose(tuple(_with_fraction(s, 1.0) for s in steps_of(case.op)))
+    assume(op.chunk_invariant)
+    whole = op.apply(case.arrays, case.masks, case.ids, case.seed)
+    cut = data.draw(st.integers(1, len(case.ids) - 1))
+    parts = [op.apply({m: v[rows] for m, v in case.arrays.items()},
+                      {m: v[rows] for m, v in case.masks.items()}, case.ids[rows], case.seed)
+             for rows in np.split(np.arange(len(case.ids)), [cut])]
+    for m in MODS:
+        np.testing.assert_array_equal(np.concatenate([p.arrays[m] for p in parts]),
+                                      whole.arrays[m], strict=True)
+        np.testing.assert_array_equal(np.concatenate([p.masks[m] for p in parts]), whole.masks[m])
