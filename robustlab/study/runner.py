@@ -213,8 +213,7 @@ def _manifest(plan: Plan, options: RunOptions, cluster: ClusterInfo, resources: 
               started: datetime, fingerprint: str) -> dict[str, Any]:
     dataset = plan.dataset
     return {
-        "study": plan.spec.name,
-        "spec": plan.spec.model_dump(mode="json"),
+        "study": plan.spec.model_dump(mode="json"),
         "spec_sha256": fingerprint,
         "source": str(plan.source),
         "command": list(options.command),
@@ -241,12 +240,12 @@ def _method_record(plan: Plan, v: Variant, tuned: _Tuned,
     runs = {str(seed): finals.get((v.name, seed), {}) for seed in plan.spec.final.seeds}
     params = next((r["num_parameters"] for r in runs.values() if "num_parameters" in r), None)
     return {
-        "method": v.method,
+        "registry": v.method,
         "options": dataclasses.asdict(v.options),
         "search_space": v.space.describe(),
         "best_config": tuned.best_config,
         "best_metric": tuned.best_metric,
-        "num_parameters": params,
+        "param_count": params,
         "budget": {
             "trials": rows.height,
             "completed": int((rows["status"] == "completed").sum()),

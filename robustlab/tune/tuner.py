@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -74,6 +75,8 @@ def tune_variant(
     trainable = tune.with_resources(
         tune.with_parameters(run_trial, spec=spec, dataset=dataset), settings.resources.as_ray())
     _LISTENERS[settings.name] = on_trial or (lambda _: None)
+    # The new output engine prints tables even at verbose=0; the legacy one stays quiet.
+    os.environ["RAY_AIR_NEW_OUTPUT"] = "0"
     try:
         tuner = _tuner(trainable, space, settings)
         grid = tuner.fit()
@@ -174,13 +177,14 @@ class _Progress(Callback):  # type: ignore[misc]
         listener = _LISTENERS.get(self.name)
         if listener is not None:
             result = dict(trial.last_result or {})
-            listener({"trial": _trial_key(self.name, trial.trial_id), "failed": failed,
+            listener({"trial": _trial_key(self.name, trial.experiment_tag), "failed": failed,
                       **result})
 
 
-def _trial_key(name: str, trial_id: str) -> str:
-    """A stable trial id: Ray's ids are `<random hex>_<index>`; the index is creation order."""
-    return f"{name}-{int(trial_id.rsplit('_', 1)[-1]):04d}"
+def _trial_key(name: str, experiment_tag: str) -> str:
+    """A stable trial id: Ray's trial ids are random; the experiment tag starts with the
+    trial's 1-based creation index (`"3_lr=0.001,..."`), which is the Optuna ask order."""
+    return f"{name}-{int(experiment_tag.split('_', 1)[0]):04d}"
 
 
 def trial_rows(grid: Any, settings: TuneSettings) -> pl.DataFrame:
@@ -201,7 +205,7 @@ def _row(result: Any, settings: TuneSettings) -> dict[str, Any]:
     metric = last.get(settings.metric)
     return {
         "method": settings.name,
-        "trial_id": _trial_key(settings.name, str(last.get("trial_id") or result.path)),
+        "trial_id": _trial_key(settings.name, str(last.get("experiment_tag", "0"))),
         "config": json.dumps(result.config or {}, sort_keys=True, default=str),
         "status": status,
         "metric": None if metric is None or not math.isfinite(metric) else float(metric),
