@@ -16,8 +16,10 @@ unless said otherwise):
 - matrix mode: candidate-independent logits W[t, m] (not divided by τ) and null_t = null_bias_t/τ;
 - neutral: learned = trainable, renormalised to unit norm in use; frozen = fixed random unit
   vector; ones = 1/√D; none = attenuate only (see gate_scoring.py);
-- hard_missing (our extension): w_{t,m} = 0 where context_mask[m] is False; without it the
-  mask is ignored (missing modalities then enter through the method's learned embedding);
+- hard_missing (our extension): w_{t,m} = 0 where context_mask[m] is False (softmax variant:
+  the modality also leaves the softmax, so the other weights ignore its embedding); without
+  hard_missing the mask is ignored (missing modalities enter through the method's learned
+  embedding);
 - parameters are drawn from a torch.Generator seeded by `seed`, never the global RNG;
 - the gate computes in float32 (float64 inputs stay float64) with autocast disabled.
 """
@@ -138,8 +140,9 @@ class ModalityGate(nn.Module):
         """(M, D) unit-norm neutral directions n_m, or None for neutral="none"."""
         if self.neutral == "none":
             return None
-        raw = self.neutral_raw.to(dtype)
-        return F.normalize(raw, dim=1, eps=self.eps) if self.neutral == "learned" else raw
+        # renormalised in the compute dtype: learned ones drift, and a float32 unit vector is
+        # not unit-norm in float64
+        return F.normalize(self.neutral_raw.to(dtype), dim=1, eps=self.eps)
 
     # ------------------------------------------------------------------ keep weights
     def _null_logits(self, target: int, cand: Tensor) -> Tensor:
@@ -179,28 +182,36 @@ class ModalityGate(nn.Module):
             sims = [k @ q.T for k in keys]  # (B, C): one matmul per context modality
         return torch.stack(sims, dim=-1) / self.temperature(dt)  # (B, C, M-1)
 
-    def _probs(self, logits: Tensor, null: Tensor) -> KeepWeights:
-        """Map context logits (B, C, K) and NULL logits (B, C) to keep weights."""
+    def _probs(self, logits: Tensor, null: Tensor, mask: Tensor | None) -> KeepWeights:
+        """Map context logits (B, C, K) and NULL logits (B, C) to keep weights.
+
+        `mask` (B, K), hard_missing only: a missing modality gets w = 0; in the softmax
+        variant it also leaves the competition (its logit goes to the dtype's minimum), so
+        the others' weights do not depend on its embedding.
+        """
+        keep = None if mask is None else mask[:, None, :].expand_as(logits)  # (B, C, K)
         if self.gate_type == "softmax":
+            if keep is not None:
+                logits = logits.masked_fill(~keep, torch.finfo(logits.dtype).min)
             if not self.use_null:
-                return KeepWeights(torch.softmax(logits, -1), torch.zeros_like(null))
-            p = torch.softmax(torch.cat([logits, null[..., None]], dim=-1), dim=-1)
-            return KeepWeights(p[..., :-1], p[..., -1])
-        w = torch.sigmoid(logits)
-        if not self.use_null:
-            return KeepWeights(w, torch.zeros_like(null))
-        p_null = torch.sigmoid(null)
-        return KeepWeights(w * (1 - p_null)[..., None], p_null)
+                w, p_null = torch.softmax(logits, -1), torch.zeros_like(null)
+            else:
+                p = torch.softmax(torch.cat([logits, null[..., None]], dim=-1), dim=-1)
+                w, p_null = p[..., :-1], p[..., -1]
+        else:
+            w = torch.sigmoid(logits)
+            p_null = torch.sigmoid(null) if self.use_null else torch.zeros_like(null)
+            w = w * (1 - p_null)[..., None] if self.use_null else w
+        if keep is not None:  # exact zeros (also when every context of a query is missing)
+            w = w * keep.to(w.dtype)
+        return KeepWeights(w, p_null)
 
     def _keep(self, target: int, context: list[Tensor], keys: list[Tensor] | None,
               cand: Tensor, mask: Tensor | None, per_pair: bool) -> KeepWeights:
         batch = context[0].shape[0]
         null = self._null_logits(target, cand)  # (C,) shared or (B, C) per pair
         null = null.expand(batch, -1) if not per_pair else null
-        kw = self._probs(self._logits(target, context, keys, cand, per_pair), null)
-        if mask is not None:  # hard gate: a missing context modality is fully suppressed
-            kw = KeepWeights(kw.w * mask[:, None, :].to(kw.w.dtype), kw.p_null)
-        return kw
+        return self._probs(self._logits(target, context, keys, cand, per_pair), null, mask)
 
     def keep_weights(self, target: int, context: Sequence[Tensor], candidates: Tensor, *,
                      context_mask: Sequence[Tensor] | None = None) -> KeepWeights:

@@ -81,7 +81,8 @@ def gates(draw: st.DrawFn, m: int, d: int, dtype: torch.dtype, **fixed: object) 
         "key_dim": draw(st.integers(2, 6)),
         "seed": draw(st.integers(0, 1000)),
     }
-    options.update(fixed)
+    for key, value in fixed.items():  # a pinned value, or a narrower strategy to draw from
+        options[key] = draw(value) if isinstance(value, st.SearchStrategy) else value
     gate = ModalityGate(m, d, **options)  # type: ignore[arg-type]
     gate = randomize_gate(gate, draw(seeds))
     return gate.double() if dtype == torch.float64 else gate
