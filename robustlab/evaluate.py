@@ -268,7 +268,7 @@ def _frame(split: Split, rank: np.ndarray, margin: np.ndarray) -> pl.DataFrame:
             "score_margin": pl.Series(margin, dtype=pl.Float64),
         }
     )
-    extra = split.metadata.drop([c for c in split.metadata.columns if c in frame.columns])
-    if split.label is not None and "label" not in extra.columns:
-        extra = extra.with_columns(pl.Series("label", split.label.astype(np.int64)))
-    return pl.concat([frame, extra], how="horizontal") if extra.width else frame
+    extra = [split.metadata[c] for c in split.metadata.columns if c not in frame.columns]
+    if split.label is not None and "label" not in split.metadata.columns:
+        extra.append(pl.Series("label", split.label.astype(np.int64)))
+    return frame.with_columns(extra) if extra else frame

@@ -31,8 +31,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from perturbations import Operator
 from robustlab.data.batch import Batch
 from robustlab.data.dataset import Split, TrimodalDataset
+from robustlab.data.perturb import perturb_batch
 from robustlab.evaluate import Task, balanced_accuracy, evaluate, top1
 from robustlab.methods.base import Method
 from robustlab.results import atomic_write_bytes
@@ -143,7 +145,7 @@ def train(
     config: TrainConfig,
     *,
     task: Task,
-    train_perturbation: Any | None = None,
+    train_perturbation: Operator | None = None,
     on_epoch: Callable[[EpochReport], None] | None = None,
     checkpoint_path: Path | None = None,
     resume: bool = False,
@@ -214,7 +216,7 @@ def _run_epoch(
     task: Task,
     optimizer: torch.optim.Optimizer,
     scheduler: torch.optim.lr_scheduler.LRScheduler,
-    perturbation: Any | None,
+    perturbation: Operator | None,
     epoch: int,
 ) -> EpochReport:
     start = time.perf_counter()
@@ -227,7 +229,7 @@ def _run_epoch(
         torch.manual_seed(global_seed)  # dropout / augmentations that use the global RNG
         for step, batch in enumerate(data.batches(config.batch_size, order_seed)):
             if perturbation is not None:
-                batch = _perturb(batch, perturbation, perturb_seed)
+                batch = perturb_batch(batch, perturbation, perturb_seed)
             terms = _step(method, batch, generator, optimizer, scheduler, config)
             _check_finite(terms, epoch, step)
             for name, value in terms.items():
@@ -257,7 +259,7 @@ def _step(
         torch.nn.utils.clip_grad_norm_(method.parameters(), config.grad_clip)
     if math.isfinite(float(terms["loss"].detach())):
         optimizer.step()  # a non-finite step would poison the weights the caller keeps
-    scheduler.step()
+        scheduler.step()
     return {name: float(value.detach()) for name, value in terms.items()}
 
 
@@ -292,12 +294,6 @@ def _epoch_seeds(seed: int, epoch: int) -> list[int]:
     """Four independent 63-bit seeds for epoch `epoch` of a run seeded `seed`."""
     words = np.random.SeedSequence([seed, epoch]).generate_state(4, dtype=np.uint64)
     return [int(w >> np.uint64(1)) for w in words]
-
-
-def _perturb(batch: Batch, operator: Any, seed: int) -> Batch:
-    from robustlab.data.perturb import perturb_batch  # the bridge lives with the data
-
-    return perturb_batch(batch, operator, seed)
 
 
 def _cuda_devices(device: torch.device) -> list[int]:

@@ -1,0 +1,176 @@
+"""The training loop: determinism, checkpoints and resume, early stopping, divergence,
+parameter groups, train-time perturbation, the probe protocol. Tiny real data and methods."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from perturbations import OPERATORS
+from robustlab.data import TrimodalDataset
+from robustlab.evaluate import balanced_accuracy, evaluate, top1
+from robustlab.train import DivergedError, EpochReport, Task, TrainConfig, train
+
+from .conftest import Builder
+
+RETRIEVE_B = Task(protocol="retrieval", target="b")
+FAST = TrainConfig(epochs=3, batch_size=64, lr=3e-3, device="cpu", seed=0)
+
+pytestmark = pytest.mark.slow
+
+
+def _weights(method: torch.nn.Module) -> list[torch.Tensor]:
+    return [t.detach().clone() for t in method.state_dict().values()]
+
+
+def _same(a: list[torch.Tensor], b: list[torch.Tensor]) -> bool:
+    return len(a) == len(b) and all(torch.equal(x, y) for x, y in zip(a, b, strict=True))
+
+
+def _timeless(report: EpochReport) -> tuple[object, ...]:
+    return (report.epoch, report.train_loss, report.val_metric, report.terms)
+
+
+def test_same_seed_same_run_other_seed_other_run(xor_small: TrimodalDataset,
+                                                 build: Builder) -> None:
+    runs = []
+    for seed in (0, 0, 1):
+        method = build("gated_symile", xor_small)  # dropout-free init is the same for all
+        result = train(method, xor_small, dataclasses.replace(FAST, seed=seed), task=RETRIEVE_B)
+        runs.append(([r.train_loss for r in result.history], _weights(method)))
+    assert runs[0][0] == runs[1][0]
+    assert _same(runs[0][1], runs[1][1])
+    assert runs[0][0] != runs[2][0]
+
+
+def test_global_rng_is_left_untouched(xor_small: TrimodalDataset, build: Builder) -> None:
+    method = build("clip", xor_small)
+    before = torch.get_rng_state()
+    train(method, xor_small, dataclasses.replace(FAST, epochs=1), task=RETRIEVE_B)
+    assert torch.equal(before, torch.get_rng_state())
+
+
+def test_resume_after_interruption_matches_an_uninterrupted_run(
+    xor_small: TrimodalDataset, build: Builder, tmp_path: Path
+) -> None:
+    config = dataclasses.replace(FAST, epochs=4)
+    straight = build("symile", xor_small)
+    expected = train(straight, xor_small, config, task=RETRIEVE_B)
+
+    class Interrupt(Exception):
+        pass
+
+    def stop_after_two(report: EpochReport) -> None:
+        if report.epoch == 2:
+            raise Interrupt
+
+    ckpt = tmp_path / "run" / "last.pt"
+    with pytest.raises(Interrupt):
+        train(build("symile", xor_small), xor_small, config, task=RETRIEVE_B,
+              checkpoint_path=ckpt, on_epoch=stop_after_two)
+    assert ckpt.exists()
+    assert [p.name for p in ckpt.parent.iterdir()] == ["last.pt"]  # no temp file left over
+    seen: list[int] = []
+    resumed = build("symile", xor_small)  # a fresh model: the weights come from the file
+    result = train(resumed, xor_small, config, task=RETRIEVE_B, checkpoint_path=ckpt,
+                   resume=True, on_epoch=lambda r: seen.append(r.epoch))
+    assert seen == [3, 4]
+    assert [_timeless(r) for r in result.history] == [_timeless(r) for r in expected.history]
+    assert (result.best_metric, result.best_epoch) == (expected.best_metric, expected.best_epoch)
+    assert _same(_weights(resumed), _weights(straight))
+
+
+def test_resume_refuses_a_checkpoint_of_another_config(
+    xor_small: TrimodalDataset, build: Builder, tmp_path: Path
+) -> None:
+    ckpt = tmp_path / "ck.pt"
+    config = dataclasses.replace(FAST, epochs=1)
+    train(build("clip", xor_small), xor_small, config, task=RETRIEVE_B, checkpoint_path=ckpt)
+    with pytest.raises(ValueError, match=r"config differs \(lr: checkpoint 0.003 vs now 0.01"):
+        train(build("clip", xor_small), xor_small, dataclasses.replace(config, lr=1e-2),
+              task=RETRIEVE_B, checkpoint_path=ckpt, resume=True)
+
+
+def test_early_stopping_keeps_the_best_weights(xor_small: TrimodalDataset,
+                                               build: Builder) -> None:
+    """CLIP cannot learn symile_xor (pairwise information is zero), so its val metric
+    wanders; with patience 1 it stops one epoch after its best and hands back the best."""
+    method = build("clip", xor_small)
+    config = dataclasses.replace(FAST, epochs=30, patience=1)
+    result = train(method, xor_small, config, task=RETRIEVE_B)
+    assert result.epochs_run == result.best_epoch + 1 < 30
+    assert result.history[-1].val_metric <= result.best_metric
+    val = evaluate(method, xor_small, xor_small.split("val"), task=RETRIEVE_B, seed=0)
+    assert top1(val) == result.best_metric
+
+
+def test_nan_loss_raises_diverged_and_keeps_finite_weights(
+    xor_small: TrimodalDataset, build: Builder
+) -> None:
+    train_split = xor_small.split("train")
+    poisoned = {m: x.copy() for m, x in train_split.features.items()}
+    poisoned["a"][:, 0] = np.nan  # every batch sees it
+    splits = {**xor_small.splits, "train": train_split.replace(features=poisoned)}
+    broken = dataclasses.replace(xor_small, splits=splits)
+    method = build("symile", broken)
+    with pytest.raises(DivergedError, match="non-finite training loss at epoch 1, step 0"):
+        train(method, broken, FAST, task=RETRIEVE_B)
+    assert all(torch.isfinite(t).all() for t in _weights(method))
+
+
+def test_gate_parameter_group_gets_its_lr_multiplier_and_no_decay(
+    xor_small: TrimodalDataset, build: Builder, tmp_path: Path
+) -> None:
+    method = build("gated_symile", xor_small, gate_lr_mult=5.0)
+    ckpt = tmp_path / "ck.pt"
+    config = dataclasses.replace(FAST, epochs=1, lr=1e-3, weight_decay=0.05)
+    train(method, xor_small, config, task=RETRIEVE_B, checkpoint_path=ckpt)
+    groups = torch.load(ckpt, weights_only=True)["optimizer"]["param_groups"]
+    pairs = sorted((g["initial_lr"], g["weight_decay"]) for g in groups)
+    assert pairs[-1] == (pytest.approx(5e-3), 0.0)
+    assert (pytest.approx(1e-3), 0.05) in pairs
+
+
+def test_train_time_perturbation_changes_training_deterministically(
+    xor_small: TrimodalDataset, build: Builder
+) -> None:
+    noise = OPERATORS.get("gaussian_noise")(modality="a", severity=5, fraction=1.0)
+    config = dataclasses.replace(FAST, epochs=2)
+    runs = [
+        [r.train_loss for r in train(build("symile", xor_small), xor_small, config,
+                                     task=RETRIEVE_B, train_perturbation=op).history]
+        for op in (None, noise, noise)
+    ]
+    assert runs[1] == runs[2]
+    assert runs[0] != runs[1]
+
+
+def test_probe_protocol_validates_with_balanced_accuracy(
+    pid_small: TrimodalDataset, build: Builder
+) -> None:
+    method = build("comm", pid_small)
+    probe = Task(protocol="probe")
+    result = train(method, pid_small, dataclasses.replace(FAST, epochs=2), task=probe)
+    frame = evaluate(method, pid_small, pid_small.split("val"), task=probe, seed=0,
+                     probe_train=pid_small.split("train"))
+    assert balanced_accuracy(frame) == result.best_metric
+    assert 0.0 <= result.best_metric <= 1.0
+
+
+def test_bf16_autocast_on_cpu_trains(xor_small: TrimodalDataset, build: Builder) -> None:
+    config = dataclasses.replace(FAST, epochs=1, bf16=True)
+    result = train(build("symile", xor_small), xor_small, config, task=RETRIEVE_B)
+    assert np.isfinite(result.history[0].train_loss)
+
+
+def test_cuda_without_a_gpu_is_a_clear_error(xor_small: TrimodalDataset,
+                                             build: Builder) -> None:
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    with pytest.raises(ValueError, match=r"train\.device: 'cuda'"):
+        train(build("clip", xor_small), xor_small, dataclasses.replace(FAST, device="cuda"),
+              task=RETRIEVE_B)
