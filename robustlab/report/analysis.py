@@ -4,14 +4,18 @@ The report's settings come from the manifest's resolved study spec (`study.repor
 alpha, correction, and optionally reference, min_slice_size, n_resamples); each statistic gets
 its own generator spawned from the report seed, so adding a section never changes the numbers
 of another. Families: the per-condition pairwise table is confirmatory (the study's correction,
-Holm by default); the per-slice pairwise table is an exploratory screen (Benjamini–Hochberg);
-hidden failures use the study's correction.
+Holm by default; `none` reports raw p-values there); the per-slice pairwise table is an
+exploratory screen (Benjamini–Hochberg); hidden failures use the study's correction, and Holm
+when the study says `none` — a search over every slice is never reported uncorrected.
+
+An empty `slices` list (the study spec's default) means: search the default slices, i.e.
+`perturbed_modality` plus every metadata column with at most 20 distinct values.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 import numpy as np
 import polars as pl
@@ -20,7 +24,8 @@ from robustlab import stats
 from robustlab.report.inputs import ReportInputError, Results
 from robustlab.results import MANIFEST_FILE, PREDICTION_COLUMNS
 
-CORRECTIONS = ("holm", "bh")
+CORRECTIONS = ("holm", "bh", "none")
+StudyCorrection = Literal["holm", "bh", "none"]
 MAX_AUTO_SLICE_VALUES = 20  # a metadata column with more distinct values is not a slice
 
 
@@ -30,7 +35,7 @@ class Settings:
 
     slices: tuple[str, ...]
     alpha: float = 0.05
-    correction: stats.Correction = "holm"
+    correction: StudyCorrection = "holm"
     reference: str = ""
     min_slice_size: int = 30
     n_resamples: int = 10_000
@@ -73,7 +78,7 @@ def settings_from(results: Results, seed: int = 0) -> Settings:
         raise ReportInputError(f"{where}: min_slice_size must be >= 1 and n_resamples >= 100, "
                                f"got {min_size} and {n_resamples}")
     return Settings(slices=_slices(results, spec.get("slices"), where), alpha=alpha,
-                    correction=cast(stats.Correction, correction), reference=reference,
+                    correction=cast(StudyCorrection, correction), reference=reference,
                     min_slice_size=min_size, n_resamples=n_resamples, seed=seed)
 
 
@@ -86,7 +91,7 @@ def _number(spec: dict[str, Any], key: str, default: float, where: str) -> float
 
 def _slices(results: Results, declared: object, where: str) -> tuple[str, ...]:
     columns = results.predictions.columns
-    if declared is None:  # default: provenance plus every low-cardinality metadata column
+    if declared is None or declared == []:  # default: provenance + small metadata columns
         meta = [c for c in columns if c not in PREDICTION_COLUMNS and c != "condition"
                 and results.predictions[c].n_unique() <= MAX_AUTO_SLICE_VALUES]
         return ("perturbed_modality", *meta)
@@ -104,25 +109,35 @@ def analyse(results: Results, settings: Settings) -> Analysis:
     pred, s = results.predictions, settings
     gens = [np.random.default_rng(q) for q in np.random.SeedSequence(s.seed).spawn(6)]
     slice_pairwise = hidden = None
+    corrected: stats.Correction = "holm" if s.correction == "none" else s.correction
     if s.slices:
         slice_pairwise = stats.pairwise_table(
             _stack_slices(pred, s.slices), ["condition", "slice_column", "slice_value"],
             rng=gens[2], correction="bh", alpha=s.alpha, n_resamples=s.n_resamples)
         hidden = stats.hidden_failures(
-            pred, list(s.slices), rng=gens[5], alpha=s.alpha, correction=s.correction,
+            pred, list(s.slices), rng=gens[5], alpha=s.alpha, correction=corrected,
             min_slice_size=s.min_slice_size, n_resamples=s.n_resamples)
     return Analysis(
         settings=s,
         accuracy=stats.accuracy_table(pred, ["condition"], rng=gens[0],
                                       n_resamples=s.n_resamples),
-        pairwise=stats.pairwise_table(pred, ["condition"], rng=gens[1], alpha=s.alpha,
-                                      correction=s.correction, n_resamples=s.n_resamples),
+        pairwise=_raw_p_if_uncorrected(
+            stats.pairwise_table(pred, ["condition"], rng=gens[1], alpha=s.alpha,
+                                 correction=corrected, n_resamples=s.n_resamples), s),
         slice_pairwise=slice_pairwise,
         curves=stats.curve_table(pred, rng=gens[3], n_resamples=s.n_resamples),
         robustness=stats.robustness_table(pred, reference=s.reference, rng=gens[4],
                                           n_resamples=s.n_resamples),
         hidden=hidden,
     )
+
+
+def _raw_p_if_uncorrected(table: pl.DataFrame, s: Settings) -> pl.DataFrame:
+    """With `correction: none`, the "corrected" p of the confirmatory table is the raw p."""
+    if s.correction != "none":
+        return table
+    return table.with_columns(p_adjusted=pl.col("p_value"),
+                              significant=pl.col("p_value") < s.alpha)
 
 
 def _stack_slices(pred: pl.DataFrame, slices: tuple[str, ...]) -> pl.DataFrame:

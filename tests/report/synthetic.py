@@ -170,6 +170,7 @@ def manifest(names: Names, trial_frame: pl.DataFrame, n: int,
         "versions": {"robustlab": "0.1.0", "python": "3.11"},
         "hardware": {"cpu_count": 2, "gpu": None},
         "started_at": "2026-01-01T00:00:00+00:00", "finished_at": "2026-01-01T00:05:00+00:00",
+        "notes": ["synthetic fixture: the trials below were drawn, not run"],
         "methods": methods,
     }
 

@@ -14,7 +14,7 @@ import pytest
 
 from robustlab.report import ReportInputError, render_report
 from robustlab.report.__main__ import main
-from robustlab.report.analysis import settings_from
+from robustlab.report.analysis import analyse, settings_from
 from robustlab.report.inputs import load_results
 from robustlab.results import MANIFEST_FILE, PREDICTIONS_FILE, TRIALS_FILE, ResultsError
 
@@ -89,7 +89,7 @@ def test_trials_contract(folder: Path) -> None:
 @pytest.mark.parametrize(("report", "message"), [
     ({"alpha": 2}, r"study\.report\.alpha must be in \(0, 1\), got 2"),
     ({"alpha": "x"}, r"study\.report\.alpha must be a number, got 'x'"),
-    ({"correction": "bonferroni"}, r"correction must be one of \('holm', 'bh'\)"),
+    ({"correction": "bonferroni"}, r"correction must be one of \('holm', 'bh', 'none'\)"),
     ({"slices": ["site", "planet"]}, r"slices names 'planet', which is not a column.*valid:"),
     ({"slices": "site"}, r"slices must be a list of column names"),
     ({"reference": "dino"}, r"reference 'dino' is not a method.*'clip'"),
@@ -103,14 +103,30 @@ def test_bad_report_settings_name_the_field(folder: Path, report: dict[str, obje
     assert f"{MANIFEST_FILE}: study.report" in str(err.value)
 
 
-def test_default_slices_are_provenance_and_small_metadata(folder: Path) -> None:
+@pytest.mark.parametrize("report", [None, {"slices": []}])
+def test_default_slices_are_provenance_and_small_metadata(folder: Path, report) -> None:
+    """No `study.report`, or the study spec's default `slices: []`: search the default slices."""
     manifest = json.loads((folder / MANIFEST_FILE).read_text())
-    del manifest["study"]["report"]
+    if report is None:
+        del manifest["study"]["report"]
+    else:
+        manifest["study"]["report"] = report
     (folder / MANIFEST_FILE).write_text(json.dumps(manifest))
     rewrite_predictions(folder, lambda df: df.with_columns(note=pl.col("example_id").cast(str)))
     settings = settings_from(load_results(folder))
     assert settings.slices == ("perturbed_modality", "site", "label")  # `note`: too many values
     assert (settings.alpha, settings.correction, settings.reference) == (0.05, "holm", "clip")
+
+
+def test_correction_none_reports_raw_p_but_searches_failures_with_holm(folder: Path) -> None:
+    rewrite_manifest(folder, {"correction": "none", "n_resamples": 200})
+    results = load_results(folder)
+    analysis = analyse(results, settings_from(results))
+    table = analysis.pairwise
+    assert (table["p_adjusted"] == table["p_value"]).all()
+    assert (table["significant"] == (table["p_value"] < 0.05)).all()
+    assert analysis.hidden is not None and analysis.hidden.height > 0
+    assert (analysis.hidden["p_adjusted"] > analysis.hidden["p_value"]).all()  # Holm applied
 
 
 def test_cli_bad_input_exits_2_naming_the_file(folder: Path,

@@ -114,7 +114,9 @@ def test_fairness_shows_the_budget_each_method_used(report_html: str, results_di
         assert row["param_count"] == 200_000 + 1000 * len(method)
         assert row["best_config"].startswith('{"lr": ')
     assert rows["gated_symile"]["statuses"] == "2 completed, 1 stopped, 1 failed"
-    assert section(report_html, "fairness").count("<svg") == 1
+    fairness = section(report_html, "fairness")
+    assert fairness.count("<svg") == 1
+    assert "Note from the study runner: synthetic fixture: the trials below" in fairness
 
 
 def test_curves_cover_each_family_and_reference(report_html: str, data_of) -> None:

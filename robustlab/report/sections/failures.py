@@ -15,7 +15,7 @@ def build(results: Results, analysis: Analysis) -> Section:
     return Section(
         id="hidden-failures", title="Hidden failures",
         view={"rows": rows, "slices": list(s.slices), "min_size": s.min_slice_size,
-              "alpha": s.alpha, "correction": s.correction,
+              "alpha": s.alpha, "correction": "holm" if s.correction == "none" else s.correction,
               "searched": analysis.hidden is not None},
         data={"hidden_failures": records(analysis.hidden)},
     )

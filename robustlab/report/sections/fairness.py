@@ -22,11 +22,13 @@ def build(results: Results, analysis: Analysis) -> Section:
     descending = budget.get("mode", "max") != "min"
     rows = [_row(results, method, descending) for method in results.methods]
     trial_counts = {r["trials"] for r in rows if r["trials"] is not None}
+    notes = results.manifest.get("notes", [])  # e.g. the runner's note on ASHA scores
     return Section(
         id="fairness", title="Fairness: tuning budget",
         view={"rows": rows, "budget": budget, "metric": metric,
               "has_trials": results.trials is not None,
-              "unequal": len(trial_counts) > 1, "chart": _chart(results, metric)},
+              "unequal": len(trial_counts) > 1, "chart": _chart(results, metric),
+              "notes": [str(n) for n in notes] if isinstance(notes, list) else []},
         data={"budget": json_safe(budget), "methods": json_safe(rows)},
     )
 

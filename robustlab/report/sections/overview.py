@@ -47,7 +47,10 @@ def paragraph(results: Results, analysis: Analysis) -> list[str]:
         f"{pred['condition'].n_unique()} conditions: {_grid(pred)}.",
         f"Intervals are {s.n_resamples:,}-resample bootstrap 95 % CIs over examples "
         "(and seeds, when a method has several); α = "
-        f"{s.alpha:g}; confirmatory tests corrected by {_correction_name(s.correction)}.",
+        f"{s.alpha:g}; " + (
+            "confirmatory tests not corrected for multiple comparisons (study setting)."
+            if s.correction == "none" else
+            f"confirmatory tests corrected by {_correction_name(s.correction)}."),
     ]
 
 
