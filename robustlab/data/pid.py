@@ -59,7 +59,8 @@ class Pid(DatasetOptions):
         check_choice(NAME, "setting", self.setting, SETTINGS)
         check_choice(NAME, "unique_modality", self.unique_modality, MODALITIES)
         check_int(NAME, "latent_dim", self.latent_dim, 1)
-        # dim >= 2 latent_dim keeps both blocks linearly recoverable from each modality
+        # dim >= 2 latent_dim keeps both blocks linearly recoverable from each modality; near
+        # equality the random map is ill-conditioned and noise swamps a linear probe (use ~4x)
         check_int(NAME, "dim", self.dim, 2 * self.latent_dim)
         check_int(NAME, "n", self.n, 3)
         check_float(NAME, "noise_std", self.noise_std, 0.0, np.inf, open_high=True)

@@ -28,7 +28,7 @@ def check_float(owner: str, field: str, value: object, low: float, high: float,
                 *, open_low: bool = False, open_high: bool = False) -> None:
     """`value` must be a real number in the interval [low, high] (ends open where asked)."""
     interval = f"{'(' if open_low else '['}{low}, {high}{')' if open_high else ']'}"
-    if isinstance(value, bool) or not isinstance(value, int | float | np.floating):
+    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
         raise ValueError(f"{owner}.{field}: must be a number in {interval}, got {value!r}")
     x = float(value)
     too_low = x <= low if open_low else x < low
