@@ -89,7 +89,7 @@ def curve_chart(key: str, title: str, series: Sequence[tuple[int, Series]],
         for index, s in series:
             ax.plot(s.x, s.y, marker="o", ms=3, color=colour(index), label=plain(s.label))
             if s.lo is not None and s.hi is not None:
-                ax.fill_between(s.x, s.lo, s.hi, color=colour(index), alpha=0.18, lw=0)
+                ax.fill_between(s.x, s.lo, s.hi, color=colour(index), alpha=0.12, lw=0)
         _decorate(ax, title, x_label, "accuracy")
         ax.legend(fontsize=8, frameon=False)
         return to_svg(fig, key)
