@@ -10,6 +10,7 @@ Importing the package registers every operator (one module per registry name).
 from perturbations import (  # noqa: F401  (imported for their registrations)
     gaussian_noise,
     missing,
+    one_of,
     random_missing,
     shift,
     signal_swap,
@@ -19,5 +20,6 @@ from perturbations import (  # noqa: F401  (imported for their registrations)
 )
 from perturbations.base import OPERATORS, PROVENANCE_COLUMNS, Operator, Perturbed
 from perturbations.compose import Compose, build
+from perturbations.one_of import OneOf
 
-__all__ = ["OPERATORS", "PROVENANCE_COLUMNS", "Compose", "Operator", "Perturbed", "build"]
+__all__ = ["OPERATORS", "PROVENANCE_COLUMNS", "Compose", "OneOf", "Operator", "Perturbed", "build"]

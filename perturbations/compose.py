@@ -30,6 +30,7 @@ class Compose(Operator):
     """
 
     name: ClassVar[str] = "compose"
+    nested_fields: ClassVar[tuple[str, ...]] = ("steps",)
 
     steps: tuple[Operator, ...]
 
@@ -153,11 +154,13 @@ def build(spec: Mapping[str, Any], where: str = "op") -> Operator:
     if unknown:
         raise ValueError(f"{where}: unknown field(s) {unknown} for operator {name!r} "
                          f"(valid: {valid})")
-    if cls is Compose:
-        steps = fields.get("steps")
-        if not isinstance(steps, list | tuple):
-            raise ValueError(f"{where}.steps: must be a list of operator mappings, got {steps!r}")
-        fields["steps"] = tuple(build(s, f"{where}.steps[{i}]") for i, s in enumerate(steps))
+    for field in getattr(cls, "nested_fields", ()):  # fields that hold operators
+        nested = fields.get(field)
+        if not isinstance(nested, list | tuple):
+            raise ValueError(f"{where}.{field}: must be a list of operator mappings, "
+                             f"got {nested!r}")
+        fields[field] = tuple(build(s, f"{where}.{field}[{i}]") if isinstance(s, Mapping) else s
+                              for i, s in enumerate(nested))
     try:
         return cls(**fields)
     except TypeError as err:  # a required field is missing

@@ -18,6 +18,8 @@ class SwapEntries(SeverityOperator):
 
     Each row stays a permutation of itself (its multiset of values is preserved); at most a
     share p(severity) of its entries move (fewer when a transposition repeats or is i ↔ i).
+    Narrow rows blur the table: d=128 gives 3, 6, 13, 22, 32 transpositions, d=16 gives
+    1, 1, 2, 3, 4 (at least one always happens).
     """
 
     name: ClassVar[str] = "swap_entries"

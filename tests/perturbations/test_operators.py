@@ -29,6 +29,9 @@ SPECS: dict[str, dict[str, object]] = {
     "signal_swap": {"modality": "b", "dims": [0, 4], "fraction": 0.5},
     "missing": {"modality": "b", "fraction": 0.5},
     "random_missing": {"among": ["a", "b", "c"], "fraction": 0.5},
+    "one_of": {"choices": [{"op": "signal_swap", "modality": "b", "dims": [0, 4]},
+                           {"op": "gaussian_noise", "modality": "c", "severity": 2}],
+               "fraction": 0.5},
 }
 
 
@@ -40,6 +43,9 @@ def data(n: int = 64, d: int = 8, seed: int = 0) -> tuple[dict, dict, np.ndarray
 
 def test_every_operator_has_a_spec_here() -> None:
     assert set(SIMPLE) == set(SPECS)  # a new operator must join the battery below
+    assert build({"op": "one_of", **SPECS["one_of"]}).describe() == (
+        "one_of(signal_swap(b, dims=(0, 4), fraction=1.0) | gaussian_noise(c, severity=2, "
+        "fraction=1.0), fraction=0.5)")
 
 
 @pytest.mark.parametrize("name", SIMPLE)
@@ -117,6 +123,13 @@ def test_out_of_range_fraction_raises_naming_field_and_value(name: str, bad: obj
     ({"op": "random_missing", "among": ["a", "a"]}, r"random_missing\.among"),
     ({"op": "random_missing", "among": ["a", "b"], "drop": 2}, r"random_missing\.drop: .*1\.\.1"),
     ({"op": "compose", "steps": []}, r"compose\.steps"),
+    ({"op": "one_of", "choices": [{"op": "missing", "modality": "a"}]}, r"one_of\.choices: "),
+    ({"op": "one_of", "choices": [{"op": "missing", "modality": "a", "fraction": 0.5},
+                                  {"op": "missing", "modality": "b"}]},
+     r"one_of\.choices\[0\]\.fraction: must be 1\.0 .*got 0\.5"),
+    ({"op": "one_of", "choices": [{"op": "missing", "modality": "a"},
+                                  {"op": "mising", "modality": "b"}]},
+     r"op\.choices\[1\]\.op: .*did you mean 'missing'"),
     ({"op": "gausian_noise", "modality": "b"}, r"op\.op: .*did you mean 'gaussian_noise'"),
     ({"op": "missing", "modality": "b", "fracton": 0.5}, r"unknown field\(s\) \['fracton'\]"),
     ({"op": "gaussian_noise", "modality": "b"}, r"severity"),
@@ -230,3 +243,19 @@ def test_operator_base_classes_are_abstract() -> None:
     for cls in (Operator, ModalityOperator, SeverityOperator):
         with pytest.raises(TypeError):
             cls(modality="a")  # type: ignore[abstract, call-arg]
+
+
+def test_one_of_reproduces_the_xnor_corruption() -> None:
+    arrays, masks, ids = data(n=2000, d=16)
+    op = build({"op": "one_of", "fraction": 0.3, "choices": [
+        {"op": "signal_swap", "modality": m, "dims": [0, 8]} for m in ("b", "c")]})
+    out = op.apply(arrays, masks, ids, 5)
+    prov = out.provenance
+    assert prov["perturbed"].sum() == 600 and set(prov["op"]) == {"signal_swap", "none"}
+    for m, other in (("b", "c"), ("c", "b")):
+        rows = prov["perturbed_modality"] == m
+        assert 240 < rows.sum() < 360  # 50/50 between b and c
+        assert (out.arrays[m][rows, :8] != arrays[m][rows, :8]).any(axis=1).all()
+        np.testing.assert_array_equal(out.arrays[m][rows, 8:], arrays[m][rows, 8:])
+        np.testing.assert_array_equal(out.arrays[other][rows], arrays[other][rows])
+    np.testing.assert_array_equal(out.arrays["a"], arrays["a"])
