@@ -116,7 +116,7 @@ def _join(columns: list[np.ndarray], touched: np.ndarray, dedupe: bool) -> np.nd
             parts = table[digit].split("+") + parts if digit else parts
         parts = list(dict.fromkeys(parts)) if dedupe else parts
         out.append("+".join(parts) or NONE)
-    return np.asarray(out)[inverse]
+    return np.asarray(out, dtype=np.str_)[inverse]
 
 
 def combine(records: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:

@@ -259,3 +259,11 @@ def test_one_of_reproduces_the_xnor_corruption() -> None:
         np.testing.assert_array_equal(out.arrays[m][rows, 8:], arrays[m][rows, 8:])
         np.testing.assert_array_equal(out.arrays[other][rows], arrays[other][rows])
     np.testing.assert_array_equal(out.arrays["a"], arrays["a"])
+
+
+def test_an_empty_call_gives_empty_typed_provenance() -> None:
+    arrays, masks, ids = data(n=0)
+    op = Compose(tuple(build({"op": name, **spec}) for name, spec in SPECS.items()))
+    out = op.apply(arrays, masks, ids, 0)
+    assert all(v.shape == (0,) for v in out.provenance.values())
+    assert out.provenance["op"].dtype.kind == "U" and out.provenance["perturbed"].dtype == bool
