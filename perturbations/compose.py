@@ -18,7 +18,8 @@ class Compose(Operator):
     """Apply `steps` in order; each step sees the previous step's output.
 
     Every step gets the same seed, so a step selects and draws exactly what it would alone
-    (conditions sharing a step are paired). Provenance: for each step k = 1.. the columns
+    (conditions sharing a step are paired; two identical steps touch the same examples and
+    draw the same values). Provenance: for each step k = 1.. the columns
     step<k>_perturbed, step<k>_modality, step<k>_op, step<k>_severity, step<k>_fraction
     (the step's own record); the main columns combine the steps that touched the example:
       perturbed           any step touched it
