@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import shutil
 from pathlib import Path
 
 import polars as pl
@@ -132,3 +133,18 @@ def test_provenance_pins_the_input_files(report_html: str, results_dir: Path) ->
     digest = hashlib.sha256((results_dir / PREDICTIONS_FILE).read_bytes()).hexdigest()
     provenance = section(report_html, "provenance")
     assert digest in provenance and "0000000 (synthetic)" in provenance
+
+
+@pytest.mark.parametrize(("keep", "says"), [
+    (pl.col("method") == "clip", "Fewer than two methods: no pair."),
+    (pl.col("condition") == "clean", "The study has no perturbed condition"),
+])
+def test_degenerate_studies_still_render(results_dir: Path, tmp_path: Path, keep: pl.Expr,
+                                         says: str) -> None:
+    folder = Path(shutil.copytree(results_dir, tmp_path / "study", ignore=shutil.ignore_patterns(
+        "report.html")))
+    pred = pl.read_parquet(folder / PREDICTIONS_FILE).filter(keep)
+    pred.write_parquet(folder / PREDICTIONS_FILE)
+    html = render_report(folder).read_text(encoding="utf-8")
+    assert says in html
+    assert re.findall(r'<section id="([^"]+)"', html) == SECTIONS
