@@ -1,0 +1,98 @@
+"""Evaluation frames: schema, candidate sets (bank / split / K sampled), perturbed splits,
+the probe and its balanced accuracy, and clear errors. Real methods, untrained or tiny."""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+import pytest
+from sklearn.metrics import balanced_accuracy_score
+
+from perturbations import OPERATORS
+from robustlab.data import DATASETS, TrimodalDataset
+from robustlab.data.perturb import perturb_split
+from robustlab.evaluate import Task, balanced_accuracy, evaluate, top1
+
+from .conftest import Builder
+
+RETRIEVE_B = Task(target="b")
+
+
+def test_retrieval_frame_schema_and_bank_candidates(xor_small: TrimodalDataset,
+                                                    build: Builder) -> None:
+    method = build("symile", xor_small)
+    test = xor_small.split("test")
+    frame = evaluate(method, xor_small, test, task=RETRIEVE_B, seed=0)
+    assert frame.columns[:4] == ["example_id", "correct", "rank", "score_margin"]
+    assert frame.schema["example_id"] == pl.Int64 and frame.schema["rank"] == pl.Int64
+    assert frame.schema["correct"] == pl.Boolean and frame.schema["score_margin"] == pl.Float64
+    assert "is_xor" in frame.columns  # the dataset's slice column rides along
+    assert np.array_equal(frame["example_id"].to_numpy(), test.example_id)
+    ranks = frame["rank"].to_numpy()
+    assert ranks.min() >= 1 and ranks.max() <= 4  # the 2^d bank, not the 60 test items
+    assert frame["correct"].to_list() == (frame["rank"] == 1).to_list()
+    clear = frame.filter(pl.col("score_margin") != 0)  # exact ties are decided by the draw
+    assert clear["correct"].to_list() == (clear["score_margin"] > 0).to_list()
+
+
+def test_split_candidates_and_k_sampled_candidates(build: Builder) -> None:
+    data = DATASETS.get("synthetic_xnor")(n=400, corruption=0.5, dim=64).build(0)
+    method = build("gated_symile", data)
+    test = data.split("test")
+    full = evaluate(method, data, test, task=Task(target="a"), seed=0)
+    assert full["rank"].max() <= len(test) and "corrupted_modality" in full.columns
+    sampled = evaluate(method, data, test, task=Task(target="a", candidates=5), seed=3)
+    again = evaluate(method, data, test, task=Task(target="a", candidates=5), seed=3)
+    other = evaluate(method, data, test, task=Task(target="a", candidates=5), seed=4)
+    assert sampled["rank"].max() <= 5
+    assert sampled.equals(again)
+    assert not sampled["rank"].equals(other["rank"])
+    # a true item beaten by nobody among all candidates is beaten by nobody among 5
+    assert (sampled["rank"] <= full["rank"]).all()
+
+
+def test_perturbed_split_keeps_every_example(xor_small: TrimodalDataset,
+                                             build: Builder) -> None:
+    method = build("clip", xor_small)
+    test = xor_small.split("test")
+    missing = OPERATORS.get("missing")(modality="c", fraction=0.5)
+    perturbed, provenance = perturb_split(test, missing, seed=0)
+    frame = evaluate(method, xor_small, perturbed, task=RETRIEVE_B, seed=0)
+    assert frame.height == len(test) == provenance.height
+    joined = frame.join(provenance, on="example_id", how="inner")
+    assert joined.height == len(test) and joined["perturbed"].sum() == len(test) // 2
+
+
+def test_probe_balanced_accuracy_matches_sklearn(pid_small: TrimodalDataset,
+                                                 build: Builder) -> None:
+    method = build("coral", pid_small)
+    probe = Task(protocol="probe")
+    test = pid_small.split("test")
+    frame = evaluate(method, pid_small, test, task=probe, seed=0,
+                     probe_train=pid_small.split("train"))
+    assert set(frame["rank"].unique().to_list()) <= {1, 2}
+    labels = frame["label"].to_numpy()
+    predicted = np.where(frame["correct"].to_numpy(), labels, 1 - labels)  # binary labels
+    assert balanced_accuracy(frame) == pytest.approx(balanced_accuracy_score(labels, predicted))
+    assert top1(frame) == pytest.approx(float(np.mean(predicted == labels)))
+
+
+def test_evaluate_restores_training_mode(xor_small: TrimodalDataset, build: Builder) -> None:
+    method = build("comm", xor_small)
+    method.train()
+    evaluate(method, xor_small, xor_small.split("val"), task=RETRIEVE_B, seed=0)
+    assert method.training
+
+
+def test_clear_errors(xor_small: TrimodalDataset, build: Builder) -> None:
+    method = build("clip", xor_small)
+    test = xor_small.split("test")
+    with pytest.raises(ValueError, match=r"task\.target: 'x' is not a modality .*'a', 'b', 'c'"):
+        evaluate(method, xor_small, test, task=Task(target="x"), seed=0)
+    with pytest.raises(ValueError, match="needs probe_train"):
+        evaluate(method, xor_small, test, task=Task(protocol="probe"), seed=0)
+    with pytest.raises(ValueError, match="has no labels"):
+        evaluate(method, xor_small, test, task=Task(protocol="probe"), seed=0,
+                 probe_train=xor_small.split("train"))
+    with pytest.raises(ValueError, match="K=9 exceeds the 4 candidates"):
+        evaluate(method, xor_small, test, task=Task(target="b", candidates=9), seed=0)
