@@ -179,14 +179,20 @@ def _features(path: Path, name: str, x: Column, mask: np.ndarray) -> np.ndarray:
         raise DataFileError(path, name, f"wrong dtype {x.dtype}; modality features must be "
                                         "floating point (float32 recommended)")
     with np.errstate(over="ignore"):  # float64 beyond float32 range becomes inf: caught below
-        out = x.astype(np.float32)  # a copy: the zeroing below never touches the caller's array
-    bad_rows = ~np.isfinite(out).all(axis=1) & mask  # (N,) present rows with NaN/inf
+        # no copy when already float32: the array was just decoded and belongs to this load
+        out = x.astype(np.float32, copy=False)
+    # a float64 row sum of finite float32 values stays finite; NaN/inf propagate. One pass,
+    # no (N, d) temporary.
+    bad_rows = ~np.isfinite(out.sum(axis=1, dtype=np.float64)) & mask  # (N,)
     if bad_rows.any():
         first = int(np.flatnonzero(bad_rows)[0])
         raise DataFileError(path, name, f"NaN/inf (or beyond float32 range) in "
                                         f"{int(bad_rows.sum())} present rows (first: row "
                                         f"{first}); mark missing rows with mask_{name}")
-    out[~mask] = 0.0
+    if not mask.all():
+        if not out.flags.writeable:  # polars may hand out read-only zero-copy views
+            out = out.copy()
+        out[~mask] = 0.0
     return out
 
 

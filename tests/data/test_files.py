@@ -37,7 +37,7 @@ def test_round_trip(fmt, make_folder, good):
 @pytest.mark.parametrize("fmt", ["npz", "parquet"])
 def test_missing_rows_may_hold_nan_or_null(fmt, make_folder, good):
     train = good(40, 0)
-    train["y"] = train["y"].copy()
+    train["y"] = train["y"].astype(np.float32)  # float32: loaded without a copy
     train["y"][~train["mask_y"]] = np.nan
     ds = _build(make_folder(fmt, {"train": train, "test": good(20, 2)}))
     x = np.concatenate([ds.split(s).features["y"] for s in ("train", "val")])
