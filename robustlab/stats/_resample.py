@@ -21,9 +21,14 @@ import numpy as np
 
 # Largest (resamples × slices × patterns) count array built at once; bounds peak memory (~64 MB).
 _CHUNK_ELEMENTS = 1 << 23
+_ID_CHUNK_ELEMENTS = 1 << 20  # drawn ids per chunk: small blocks stay in the allocator's cache
 _MAX_KEY = 1 << 62
-# Draw example ids instead of a multinomial once patterns exceed n / this (ids cost ~1/8 as much).
-_IDS_WHEN_PATTERNS_OVER = 8
+# Relative costs that pick the cheaper of two exact draws (numpy 2.4, 2 busy cores; the matrix
+# product is priced high because BLAS slows down most when the cores are shared): one
+# category of a multinomial draw, one drawn example id (draw + count), one multiply-add.
+_BINOMIAL_NS = 60.0
+_ID_NS = 10.0
+_GEMM_NS = 0.15
 
 
 @dataclass(frozen=True)
@@ -107,24 +112,43 @@ def replicates(
 ) -> np.ndarray:
     """(R, G) bootstrap replicates θ* of every slice in `group` (all with the same seeds).
 
-    Seed draws are shared by the slices of one call (each slice's own distribution is
-    unaffected); example draws are independent per slice. Pattern counts come from one
-    multinomial draw per resample when a slice has few patterns, and from drawn example ids
-    when almost every example is its own pattern (then ids are cheaper than K binomials).
+    Seed draws are shared by the slices of one call, and example draws may be shared by slices
+    of equal size: each slice's own bootstrap distribution is exact either way (the report
+    uses marginal intervals only). A slice with few patterns draws its pattern counts as one
+    multinomial per resample (O(K)); a slice where most examples are their own pattern (K
+    near n) draws example ids instead, shared with the other such slices of its size, and sums
+    them with one matrix product.
     """
     seeds = group[0].seeds
     weights = _seed_weights(seeds, rng, n_resamples)
     out = np.empty((n_resamples, len(group)))
-    many = [g for g, c in enumerate(group) if c.counts.size * _IDS_WHEN_PATTERNS_OVER > c.n]
-    few = sorted(set(range(len(group))) - set(many))
+    by_ids = _id_drawn(group)
+    few = sorted(set(range(len(group))) - {g for idx in by_ids.values() for g in idx})
     n_pat = max([group[g].counts.size for g in few], default=1)
     step = max(1, _CHUNK_ELEMENTS // (n_resamples * n_pat))
     for lo in range(0, len(few), step):
         idx = few[lo : lo + step]
         out[:, idx] = _multinomial_stats([group[g] for g in idx], weights, rng, n_resamples)
-    for g in many:
-        counts = _id_counts(group[g], rng, n_resamples)[:, None, :]  # (R, 1, K)
-        out[:, [g]] = _stats(counts, group[g].patterns[None], weights, seeds, group[g].n)
+    for n, idx in by_ids.items():
+        step = max(1, _CHUNK_ELEMENTS // (n * sum(seeds)))
+        for lo in range(0, len(idx), step):
+            part = idx[lo : lo + step]
+            out[:, part] = _id_stats([group[g] for g in part], weights, rng, n_resamples)
+    return out
+
+
+def _id_drawn(group: Sequence[Compressed]) -> dict[int, list[int]]:
+    """{n: slices of size n that draw ids}: those whose multinomial costs more than their share
+    of a matrix product, when the saving pays for drawing n ids per resample once."""
+    by_n: dict[int, list[int]] = {}
+    for g, c in enumerate(group):
+        by_n.setdefault(c.n, []).append(g)
+    out = {}
+    for n, idx in by_n.items():
+        gain = [_BINOMIAL_NS * group[g].counts.size - _GEMM_NS * n * sum(group[g].seeds)
+                for g in idx]
+        if sum(x for x in gain if x > 0) > _ID_NS * n:
+            out[n] = [g for g, x in zip(idx, gain, strict=True) if x > 0]
     return out
 
 
@@ -143,17 +167,27 @@ def _multinomial_stats(
     return _stats(counts, pats, weights, chunk[0].seeds, n)
 
 
-def _id_counts(c: Compressed, rng: np.random.Generator, n_resamples: int) -> np.ndarray:
-    """(R, K) pattern counts from n example ids drawn with replacement per resample."""
-    pattern_of = np.repeat(np.arange(c.counts.size), c.counts)  # (n,) pattern of each example
-    k = c.counts.size
-    out = np.empty((n_resamples, k), dtype=np.int64)
-    rows = max(1, _CHUNK_ELEMENTS // c.n)
+def _id_stats(
+    chunk: Sequence[Compressed], weights: list, rng: np.random.Generator, n_resamples: int
+) -> np.ndarray:
+    """(R, g) replicates of equal-size slices from one shared draw of n example positions.
+
+    Each slice's examples are laid out by pattern (a permutation of its examples, which a
+    uniform draw of positions does not notice); per resample, how often each position is
+    drawn times the values, summed by one (r, n) @ (n, g·S) product.
+    """
+    n, n_cols = chunk[0].n, chunk[0].patterns.shape[1]
+    values = np.concatenate(  # (n, g·S_total): example i's pattern row, slice after slice
+        [np.repeat(c.patterns, c.counts, axis=0) for c in chunk], axis=1)
+    out = np.empty((n_resamples, len(chunk)))
+    rows = max(1, _ID_CHUNK_ELEMENTS // n)
     for lo in range(0, n_resamples, rows):
         r = min(rows, n_resamples - lo)
-        drawn = pattern_of[rng.integers(0, c.n, size=(r, c.n))]  # (r, n)
-        flat = drawn + (np.arange(r) * k)[:, None]
-        out[lo : lo + r] = np.bincount(flat.ravel(), minlength=r * k).reshape(r, k)
+        drawn = rng.integers(0, n, size=(r, n), dtype=np.int32)  # (r, n) positions
+        drawn += (np.arange(r, dtype=np.int32) * n)[:, None]  # row offsets for one bincount
+        counts = np.bincount(drawn.ravel(), minlength=r * n).reshape(r, n)
+        sums = (counts.astype(np.float64) @ values).reshape(r, len(chunk), n_cols)
+        out[lo : lo + r] = _combine(sums, [w[lo : lo + r] for w in weights], chunk[0].seeds) / n
     return out
 
 

@@ -123,8 +123,9 @@ def robustness_table(
             rr_blocks.append((relative_block(levels, cur.correct),))
             er_blocks.append(effective_blocks(levels, cur.correct, ref.correct,
                                               cur.seeds == ref.seeds))
-    rr = bootstrap_blocks(rr_blocks, rng=rng, n_resamples=n_resamples, level=level)
-    er = bootstrap_blocks(er_blocks, rng=rng, n_resamples=n_resamples, level=level)
+    # One call: slices with the same seed layout and size share one draw of example ids.
+    both = bootstrap_blocks(rr_blocks + er_blocks, rng=rng, n_resamples=n_resamples, level=level)
+    rr, er = both[: len(rr_blocks)], both[len(rr_blocks) :]
     return pl.DataFrame({
         "cond_op": [r[0] for r in rows], "cond_modality": [r[1] for r in rows],
         "method": [r[2] for r in rows],

@@ -149,3 +149,23 @@ def test_bad_input_is_named(call, match: str) -> None:
 def test_rng_must_be_a_generator() -> None:
     with pytest.raises(TypeError, match="Generator"):
         accuracy_ci(np.ones(5, bool), rng=0)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("seeds", [1, 3])
+def test_both_exact_draws_give_the_same_distribution(seeds: int) -> None:
+    # The engine picks a multinomial over patterns or shared example ids by cost; both must be
+    # the bootstrap distribution (mean θ̂; same variance within Monte Carlo error).
+    from robustlab.stats._resample import _id_stats, _multinomial_stats, _seed_weights
+
+    rng = np.random.default_rng(6)
+    a = rng.random((seeds, 300)) < np.linspace(0.9, 0.5, seeds)[:, None]
+    b = rng.random((seeds, 300)) < 0.6
+    c = compress([a - b.astype(float)])
+    draws = {}
+    for name, draw in [("multinomial", _multinomial_stats), ("ids", _id_stats)]:
+        g = np.random.default_rng(0)
+        draws[name] = draw([c], _seed_weights(c.seeds, g, 20_000), g, 20_000)[:, 0]
+    ratio_sd = 4 * np.sqrt(4 / 20_000)  # ≈ 4 sd of a ratio of two independent variances
+    assert abs(draws["ids"].var() / draws["multinomial"].var() - 1) < ratio_sd
+    for boot in draws.values():
+        assert abs(boot.mean() - c.estimate()) < 4 * boot.std() / np.sqrt(20_000)
