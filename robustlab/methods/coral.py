@@ -7,14 +7,17 @@ Two paths:
   - unique: per modality, its own encoder (same backbone options) -> tokenizer -> token MLP
     -> attention pooling -> u_m (width fusion_dim // 2).
 Loss = NT-Xent(shared, view 1 vs view 2) + Σ_m NT-Xent(unique m, view 1 vs view 2)
-       + ortho_weight × mean cos² over every pair of {projected u_m..., projected shared},
-averaged over both views (the published code sums the unique terms the same way).
+       + ortho_weight × Σ_views Σ_pairs mean_rows cos²(p, q),
+the pairs being every pair of {projected u_m..., projected shared}. Sums, not means, over
+unique terms, pairs and views, as the published loss does, so `ortho_weight` = 1 means what
+the published `ortho_weights=1` means (its trifeature setting).
 Both views are also augmented (Gaussian noise, feature masking), as in CoMM.
 
 **Our three-modality extension.** The published code is bimodal (view 1 masks modality 0,
 view 2 modality 1). With three modalities we draw, per batch and from the loss generator, an
 ordered pair of different modalities (i, j): view 1 masks i's tokens, view 2 masks j's; the
-third modality is complete in both views. Orthogonality covers all C(4, 2) = 6 pairs.
+third modality is complete in both views. Orthogonality covers all C(4, 2) = 6 pairs (the
+bimodal code's 3 pairs become 6, so the penalty can reach 12 instead of 6).
 
 Missing modalities: removed from the shared fusion; on the unique path the learned "missing"
 embedding replaces the unique encoder's output. Rows missing a modality leave the terms that
@@ -50,7 +53,8 @@ from robustlab.search_space import Distribution, FloatRange
 @dataclass(frozen=True)
 class CoralOptions:
     """fusion_* / num_tokens / proj_dim / temperature: as CoMM; mask_ratio: share of the masked
-    modality's tokens removed in a view; ortho_weight: w_o; noise_std, mask_prob: the input
+    modality's tokens removed in a view; ortho_weight: w_o (weight of the summed cos²
+    penalty, as the published loss); noise_std, mask_prob: the input
     augmentations (as CoMM)."""
 
     fusion_dim: int = 64
@@ -190,8 +194,8 @@ def masked_pair(num_modalities: int, generator: torch.Generator) -> tuple[int, i
 
 
 def orthogonality(views: list[dict[str, Tensor]], present: Mapping[str, Tensor]) -> Tensor:
-    """Mean over views and over every pair of embeddings of the mean cos² across the rows
-    where both are present."""
+    """Sum over views and over every pair of embeddings of the mean cos² across the rows
+    where both are present (pairs with no such row contribute 0)."""
     values = []
     for v in views:
         for p, q in combinations(list(v), 2):
@@ -199,4 +203,4 @@ def orthogonality(views: list[dict[str, Tensor]], present: Mapping[str, Tensor])
             if bool(rows.any()):
                 values.append((F.cosine_similarity(v[p][rows], v[q][rows], dim=-1) ** 2).mean())
     first = next(iter(views[0].values()))
-    return torch.stack(values).mean() if values else first.sum() * 0.0
+    return torch.stack(values).sum() if values else first.sum() * 0.0
