@@ -38,6 +38,8 @@ def describe_plan(plan: Plan) -> str:
              f"methods ({len(plan.variants)} variants, each tuned on the same budget):"]
     for v in plan.variants:
         lines.append(f"  {v.name}: {v.method} {v.options}")
+        if v.train_perturbation is not plan.train_perturbation:
+            lines.append(f"      trained under: {_describe_op(v.train_perturbation)}")
         for key, what in v.space.describe().items():
             lines.append(f"      {key}: {what}")
     b = spec.budget

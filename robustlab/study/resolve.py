@@ -26,6 +26,7 @@ class Variant:
     method: str
     options: Any
     space: SearchSpace
+    train_perturbation: Any | None = None  # the variant's own, else the study's
 
 
 @dataclass(frozen=True)
@@ -74,13 +75,13 @@ def _resolve(spec: StudySpec, source: Path) -> Plan:
     encoder_cls = lookup(ENCODERS, spec.encoder.get("kind"), "encoder.kind")
     encoder = build_options(encoder_cls, _without(spec.encoder, "kind"), "encoder")
     train = _train_config(spec)
-    variants = tuple(_variant(spec, name, raw) for name, raw in spec.methods.items())
+    train_op = _train_perturbation(spec.train_perturbations, modalities, "train_perturbations")
+    variants = tuple(_variant(spec, name, raw, modalities, train_op)
+                     for name, raw in spec.methods.items())
     conditions = tuple(expand_grid(spec.eval_grid, modalities))
-    train_ops = [op for i, e in enumerate(spec.train_perturbations)
-                 for op in expand_entry(e, modalities, f"train_perturbations.{i}")]
     return Plan(spec=spec, source=source, data=data, dataset=dataset, encoder=encoder,
                 task=task, train=train, variants=variants, conditions=conditions,
-                train_perturbation=compose_train(train_ops), modalities=modalities)
+                train_perturbation=train_op, modalities=modalities)
 
 
 def build_data(raw: dict[str, Any], source: Path) -> Any:
@@ -121,13 +122,22 @@ def _train_config(spec: StudySpec) -> Any:
     return build_options(TrainConfig, values, "train")
 
 
-def _variant(spec: StudySpec, name: str, raw: dict[str, Any]) -> Variant:
+def _train_perturbation(entries: Any, modalities: tuple[str, ...], where: str) -> Any | None:
+    """A list of grid entries -> every cell composed in order (None for an empty list)."""
+    if not isinstance(entries, list):
+        raise SpecError(f"{where}: expected a list of grid entries, got {entries!r}")
+    return compose_train([op for i, e in enumerate(entries)
+                          for op in expand_entry(e, modalities, f"{where}.{i}")])
+
+
+def _variant(spec: StudySpec, name: str, raw: dict[str, Any], modalities: tuple[str, ...],
+             study_train_op: Any | None) -> Variant:
     from robustlab.methods import METHODS
 
     where = f"methods.{name}"
     method_name = raw.get("method", name)
     cls = lookup(METHODS, method_name, f"{where}.method" if "method" in raw else where)
-    option_values = _without(raw, "method", "search")
+    option_values = _without(raw, "method", "search", "train_perturbations")
     options = build_options(cls.Options, option_values, where)
     declared = dict(cls.search_space())
     # Options the variant pins in the file are not searched: the ablation fixes them.
@@ -140,7 +150,11 @@ def _variant(spec: StudySpec, name: str, raw: dict[str, Any]) -> Variant:
     except ValueError as err:
         raise SpecError(str(err)) from None
     _check_space_fields(cls, space, where)
-    return Variant(name=name, method=method_name, options=options, space=space)
+    train_op = (_train_perturbation(raw["train_perturbations"], modalities,
+                                    f"{where}.train_perturbations")
+                if "train_perturbations" in raw else study_train_op)
+    return Variant(name=name, method=method_name, options=options, space=space,
+                   train_perturbation=train_op)
 
 
 def _applicable(search: dict[str, Any], declared: dict[str, Any]) -> dict[str, Any]:

@@ -119,9 +119,9 @@ def _start_folder(out: Path, plan: Plan, fingerprint: str) -> None:
         atomic_write_json({"name": plan.spec.name, "fingerprint": fingerprint}, marker)
 
 
-def trial_spec(plan: Plan, variant: Variant, resources: Resources) -> TrialSpec:
-    return TrialSpec(method=variant.method, options=variant.options, encoder=plan.encoder,
-                     task=plan.task, train=plan.train, train_perturbation=plan.train_perturbation,
+def trial_spec(plan: Plan, v: Variant, resources: Resources) -> TrialSpec:
+    return TrialSpec(method=v.method, options=v.options, encoder=plan.encoder,
+                     task=plan.task, train=plan.train, train_perturbation=v.train_perturbation,
                      metric=plan.spec.budget.metric, threads=max(1, int(resources.cpu)))
 
 
@@ -242,6 +242,7 @@ def _method_record(plan: Plan, v: Variant, tuned: _Tuned,
     return {
         "registry": v.method,
         "options": dataclasses.asdict(v.options),
+        "train_perturbation": _describe(v.train_perturbation),
         "search_space": v.space.describe(),
         "best_config": tuned.best_config,
         "best_metric": tuned.best_metric,
@@ -272,3 +273,7 @@ def _render_report(out: Path) -> dict[str, Any]:
     except Exception as err:  # the results stand; the manifest and the CLI say what failed
         return {"status": "failed", "error": f"{type(err).__name__}: {err}"}
     return {"status": "written", "path": str(path), "wall_time_s": time.perf_counter() - start}
+
+
+def _describe(op: Any | None) -> str:
+    return "none" if op is None else str(op.describe())

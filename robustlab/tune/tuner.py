@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -97,7 +98,10 @@ def _tuner(trainable: Any, space: SearchSpace, settings: TuneSettings) -> Any:
 
     path = settings.storage / settings.name
     if tune.Tuner.can_restore(str(path)):
-        return tune.Tuner.restore(str(path), trainable=trainable, resume_errored=True)
+        try:
+            return tune.Tuner.restore(str(path), trainable=trainable, resume_errored=True)
+        except Exception:  # killed before Ray saved a consistent state: start this one over
+            shutil.rmtree(path, ignore_errors=True)
     _delete_optuna_study(settings)
     return tune.Tuner(
         trainable,
