@@ -180,8 +180,9 @@ def _finals(plan: Plan, tuned: dict[str, _Tuned], resources: Resources, out: Pat
     progress.start_finals(plan.total_final_runs, plan.total_final_runs - len(todo))
     task = ray.remote(final_run).options(num_cpus=resources.cpu, num_gpus=resources.gpu)
     data = ray.put(plan.dataset)
-    pending = {task.remote(v.name, trial_spec(plan, v, resources), tuned[v.name].best_config,
-                           data, seed, plan.conditions, plan.spec.seed): (v.name, seed)
+    pending = {task.remote(v.name, trial_spec(plan, v, resources),
+                           tuned[v.name].best_config or {}, data, seed, plan.conditions,
+                           plan.spec.seed): (v.name, seed)
                for v, seed in todo}
     while pending:
         ready, _ = ray.wait(list(pending), num_returns=1)

@@ -61,12 +61,12 @@ class TaskSpec(_Strict):
 class BudgetSpec(_Strict):
     """Equal for every variant: trials, epochs per trial, scheduler, metric."""
 
-    trials: int = Field(16, ge=1, le=100_000)
-    epochs: int = Field(20, ge=1, le=100_000)
+    trials: int = Field(default=16, ge=1, le=100_000)
+    epochs: int = Field(default=20, ge=1, le=100_000)
     scheduler: Literal["asha", "fifo"] = "asha"
     metric: Literal["val_top1", "val_balanced_accuracy"] = "val_top1"
-    grace_period: int = Field(1, ge=1)
-    reduction_factor: int = Field(3, ge=2)
+    grace_period: int = Field(default=1, ge=1)
+    reduction_factor: int = Field(default=3, ge=2)
 
 
 class FinalSpec(_Strict):
@@ -84,7 +84,7 @@ class ResourcesSpec(_Strict):
     """Per trial (and per final run): CPUs, GPUs ("auto" = a fraction if the cluster has
     GPUs, else 0), and how many trials run at once ("auto" = as many as fit the CPUs)."""
 
-    cpu: float = Field(1.0, gt=0)
+    cpu: float = Field(default=1.0, gt=0)
     gpu: float | Literal["auto"] = "auto"
     concurrency: int | Literal["auto"] = "auto"
 
@@ -105,28 +105,28 @@ class ResourcesSpec(_Strict):
 
 class ReportSpec(_Strict):
     slices: list[str] = Field(default_factory=list)
-    alpha: float = Field(0.05, gt=0, lt=1)
+    alpha: float = Field(default=0.05, gt=0, lt=1)
     correction: Literal["holm", "bh", "none"] = "holm"
-    min_slice_size: int = Field(30, ge=1)
+    min_slice_size: int = Field(default=30, ge=1)
 
 
 class StudySpec(_Strict):
     """One study file. Registry-dependent parts stay raw mappings here (see resolve.py)."""
 
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-    seed: int = Field(0, ge=0)
+    seed: int = Field(default=0, ge=0)
     data: dict[str, Any]
-    task: TaskSpec = TaskSpec()
+    task: TaskSpec = Field(default_factory=TaskSpec)
     methods: dict[str, dict[str, Any]] = Field(min_length=1)
     encoder: dict[str, Any] = Field(default_factory=lambda: {"kind": "mlp"})
     train: dict[str, Any] = Field(default_factory=dict)
     search: dict[str, Any] = Field(default_factory=dict)
-    budget: BudgetSpec = BudgetSpec()
-    final: FinalSpec = FinalSpec()
+    budget: BudgetSpec = Field(default_factory=BudgetSpec)
+    final: FinalSpec = Field(default_factory=FinalSpec)
     train_perturbations: list[dict[str, Any]] = Field(default_factory=list)
     eval_grid: list[dict[str, Any]] = Field(default_factory=list)
-    resources: ResourcesSpec = ResourcesSpec()
-    report: ReportSpec = ReportSpec()
+    resources: ResourcesSpec = Field(default_factory=ResourcesSpec)
+    report: ReportSpec = Field(default_factory=ReportSpec)
     smoke: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("methods")

@@ -9,6 +9,7 @@ starts: Ray would otherwise leave an impossible request pending forever.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import os
@@ -86,14 +87,22 @@ def connect(address: str | None, out: Path) -> Iterator[ClusterInfo]:
             shutil.rmtree(temp_dir, ignore_errors=True)
 
 
-def _temp_dir(out: Path) -> tuple[str, bool]:
-    """`out/ray_tmp`, or a short folder under the system temp dir when that path is too long
-    for Ray's unix sockets (then removed at shutdown)."""
+def ray_temp_dir(out: Path) -> tuple[Path, bool]:
+    """Where a local cluster for output folder `out` keeps Ray's temp dir: `out/ray_tmp`, or,
+    when that path is too long for Ray's unix sockets, `<tmp>/rl-ray-<hash of out>` (removed
+    at shutdown). Returns (path, is_fallback)."""
     wanted = (out / "ray_tmp").resolve()
     if len(str(wanted)) <= _MAX_TEMP_DIR:
-        wanted.mkdir(parents=True, exist_ok=True)
-        return str(wanted), False
-    return tempfile.mkdtemp(prefix="rl-ray-", dir="/tmp" if os.path.isdir("/tmp") else None), True
+        return wanted, False
+    digest = hashlib.sha256(str(out.resolve()).encode()).hexdigest()[:12]
+    base = Path("/tmp" if os.path.isdir("/tmp") else tempfile.gettempdir())
+    return base / f"rl-ray-{digest}", True
+
+
+def _temp_dir(out: Path) -> tuple[str, bool]:
+    path, fallback = ray_temp_dir(out)
+    path.mkdir(parents=True, exist_ok=True)
+    return str(path), fallback
 
 
 def _describe(ray: Any, address: str | None, temp_dir: str | None) -> ClusterInfo:

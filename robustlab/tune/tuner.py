@@ -165,7 +165,7 @@ class DivergenceAwareOptunaSearch(OptunaSearch):
             super().on_trial_complete(trial_id, result, error)
 
 
-class _Progress(Callback):  # type: ignore[misc]
+class _Progress(Callback):
     """Forwards finished trials to the listener registered for this variant."""
 
     def __init__(self, name: str) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -16,10 +17,10 @@ from typing import Any
 
 import optuna
 import polars as pl
-import psutil
 import pytest
 
 from robustlab.results import TRIAL_COLUMNS, check_columns, check_predictions
+from robustlab.tune.cluster import ray_temp_dir
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("ray")]
 
@@ -66,18 +67,51 @@ def test_missing_modality_smoke_writes_the_results(tmp_path: Path, cli: Any) -> 
         assert (out / "report.html").stat().st_size > 1000
 
 
-def _kill_tree(proc: subprocess.Popen[str]) -> None:
-    """Kill the CLI and every process it started (its Ray instance), by process id."""
-    parent = psutil.Process(proc.pid)
-    family = [*parent.children(recursive=True), parent]
-    for p in family:
-        with contextlib.suppress(psutil.NoSuchProcess):
-            p.send_signal(signal.SIGKILL)
-    psutil.wait_procs(family, timeout=30)
+def _descendants(pid: int) -> list[int]:
+    """Every process below `pid`, from /proc (Linux), children before their parents."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found[::-1]
+
+
+def _session_processes(marker: str) -> list[int]:
+    """Processes whose command line names `marker` (this run's Ray temp dir)."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if marker.encode() in cmdline.read_bytes():
+                found.append(int(cmdline.parent.name))
+        except OSError:
+            continue
+    return found
+
+
+def _kill_tree(proc: subprocess.Popen[str], out: Path) -> None:
+    """Kill the CLI and every process it started (its Ray instance), by process id: its
+    descendants, then any straggler naming this run's Ray temp dir."""
+    marker = str(ray_temp_dir(out)[0])
+    for pid in [*_descendants(proc.pid), proc.pid]:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
     proc.wait(timeout=30)
+    time.sleep(1.0)
+    for pid in _session_processes(marker):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    shutil.rmtree(marker, ignore_errors=True)
 
 
-def _run_until(args: list[str], ready: Any, timeout: float = 600) -> None:
+def _run_until(args: list[str], out: Path, ready: Any, timeout: float = 600) -> None:
     """Start the CLI; SIGKILL it (and its children) once `ready()` is true."""
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
     proc = subprocess.Popen([sys.executable, "-m", "robustlab.study", *args], cwd=ROOT,
@@ -92,7 +126,7 @@ def _run_until(args: list[str], ready: Any, timeout: float = 600) -> None:
                 pytest.fail("the kill point never came")
             time.sleep(0.2)
     finally:
-        _kill_tree(proc)
+        _kill_tree(proc, out)
 
 
 def test_interrupted_runs_resume_to_the_uninterrupted_results(
@@ -103,13 +137,13 @@ def test_interrupted_runs_resume_to_the_uninterrupted_results(
     assert done.returncode == 0, done.stderr[-3000:]
     args = [str(tiny_study), "--out", str(resumed), "--quiet"]
     # 1) killed while the second variant is tuning (after the first finished)
-    _run_until(args, lambda: (resumed / "ray" / "symile").is_dir())
+    _run_until(args, resumed, lambda: (resumed / "ray" / "symile").is_dir())
     first_tuning = resumed / "parts" / "tuning" / "clip.parquet"
     assert first_tuning.is_file()
     stamp = first_tuning.stat().st_mtime_ns
     # 2) killed again right after the first final run was written
     finals = resumed / "parts" / "finals"
-    _run_until([*args, "--resume"], lambda: any(finals.glob("*/seed*.json")))
+    _run_until([*args, "--resume"], resumed, lambda: any(finals.glob("*/seed*.json")))
     written = {p: p.stat().st_mtime_ns for p in finals.glob("*/seed*.json")}
     assert written
     # 3) the same command finishes the study
