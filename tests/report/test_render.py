@@ -12,6 +12,7 @@ import polars as pl
 import pytest
 
 from robustlab.report import render_report
+from robustlab.report.sections import failures
 from robustlab.results import PREDICTIONS_FILE, TRIALS_FILE
 
 SECTIONS = ["overview", "hidden-failures", "curves", "pairwise", "fairness", "provenance"]
@@ -61,7 +62,8 @@ def test_planted_hidden_failure_is_listed_first_class(report_html: str, synth, d
     assert len(planted) >= 3  # the failure is planted in every condition
     visible = section(report_html, "hidden-failures")
     assert f"<strong>site = {synth.FAILING_SITE}</strong>" in visible
-    assert visible.count('<div class="failure">') == len(rows)
+    assert visible.count('<div class="failure">') == min(len(rows), 12)
+    assert visible.split("<tbody>")[1].count("<tr>") == len(rows)
     for r in planted:  # shown from the winner's side: gated_symile wins overall, loses here
         sign = 1 if r["method_a"] == "gated_symile" else -1
         assert sign * r["aggregate_delta"] > 0 > sign * r["delta"]
@@ -148,3 +150,13 @@ def test_degenerate_studies_still_render(results_dir: Path, tmp_path: Path, keep
     html = render_report(folder).read_text(encoding="utf-8")
     assert says in html
     assert re.findall(r'<section id="([^"]+)"', html) == SECTIONS
+
+
+def test_long_failure_lists_spell_out_the_strongest(results_dir: Path, tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(failures, "MAX_CARDS", 3)
+    html = render_report(results_dir, out=tmp_path / "r.html").read_text(encoding="utf-8")
+    visible = section(html, "hidden-failures")
+    rows = visible.split("<tbody>")[1].count("<tr>")
+    assert visible.count('<div class="failure">') == 3 and rows > 3
+    assert f"… and {rows - 3} more (strongest first)" in visible

@@ -8,6 +8,8 @@ from robustlab.report.analysis import Analysis
 from robustlab.report.inputs import Results
 from robustlab.report.sections.base import Section, records
 
+MAX_CARDS = 12  # failures spelled out in words; the table below lists every one
+
 
 def build(results: Results, analysis: Analysis) -> Section:
     s = analysis.settings
@@ -16,7 +18,7 @@ def build(results: Results, analysis: Analysis) -> Section:
         id="hidden-failures", title="Hidden failures",
         view={"rows": rows, "slices": list(s.slices), "min_size": s.min_slice_size,
               "alpha": s.alpha, "correction": "holm" if s.correction == "none" else s.correction,
-              "searched": analysis.hidden is not None},
+              "searched": analysis.hidden is not None, "max_cards": MAX_CARDS},
         data={"hidden_failures": records(analysis.hidden)},
     )
 
