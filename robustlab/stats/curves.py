@@ -110,7 +110,9 @@ def robustness_table(
         raise ValueError("robustness_table: no clean condition (cond_op == 'clean'); relative "
                          "and effective robustness start from clean accuracy at level 0")
     per_cond = cells(pred, ["condition"])
-    rows, rr_blocks, er_blocks = [], [], []
+    rows: list[tuple[str, str, str]] = []
+    rr_blocks: list[tuple[np.ndarray, ...]] = []
+    er_blocks: list[tuple[np.ndarray, ...]] = []
     for (op, mod), pts in curves.items():
         levels = np.array([lvl for lvl, _ in pts])
         where = f"robustness_table, curve ({op}, {mod})"
@@ -135,4 +137,7 @@ def robustness_table(
         "effective_robustness": [iv.estimate for iv in er],
         "er_ci_low": [iv.low for iv in er], "er_ci_high": [iv.high for iv in er],
         "er_ci_method": [iv.method for iv in er],
-    }, schema_overrides={"cond_op": pl.String, "cond_modality": pl.String, "method": pl.String})
+    }, schema_overrides={c: pl.String for c in ("cond_op", "cond_modality", "method",
+                                                  "rr_ci_method", "er_ci_method")}
+       | {c: pl.Float64 for c in ("relative_robustness", "rr_ci_low", "rr_ci_high",
+                                  "effective_robustness", "er_ci_low", "er_ci_high")})

@@ -25,6 +25,10 @@ from robustlab.stats.bootstrap import Interval, bootstrap_blocks, paired_blocks
 from robustlab.stats.correction import Correction, adjust
 from robustlab.stats.mcnemar import discordant_counts, mcnemar_exact_counts
 
+_PAIR_TYPES = {"method_a": pl.String, "method_b": pl.String, "acc_a": pl.Float64,
+               "acc_b": pl.Float64, "delta": pl.Float64, "ci_low": pl.Float64,
+               "ci_high": pl.Float64, "ci_method": pl.String}  # typed even when empty
+
 
 def _check_by(pred: pl.DataFrame, by: Sequence[str], where: str) -> list[str]:
     by = list(by)
@@ -120,7 +124,7 @@ def pairwise_table(
         "delta": [iv.estimate for iv in ivs], **_ci_columns(ivs),
         "p_value": p, "p_adjusted": p_adj, "significant": p_adj < alpha,
         "n_01": counts[:, 0], "n_10": counts[:, 1],
-    })
+    }, schema_overrides=_PAIR_TYPES)
 
 
 def _check_alpha(alpha: float) -> None:

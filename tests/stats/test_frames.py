@@ -126,3 +126,11 @@ def test_errors_name_the_problem(make_pred) -> None:
         curve_table(clash, rng=rng)
     with pytest.raises(ValueError, match="not slice columns"):
         accuracy_table(pred, ["seed"], rng=rng)
+
+
+def test_tables_without_pairs_or_curves_are_typed_and_empty(make_pred) -> None:
+    pred = make_pred({("a", 0, "clean"): A})
+    pairs = pairwise_table(pred, ["condition"], rng=np.random.default_rng(0))
+    rob = robustness_table(pred, reference="a", rng=np.random.default_rng(0))
+    assert pairs.height == 0 and pairs.schema["delta"] == pl.Float64
+    assert rob.height == 0 and rob.schema["method"] == pl.String
