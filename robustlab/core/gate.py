@@ -239,8 +239,11 @@ class ModalityGate(nn.Module):
               fast: bool = True) -> Tensor:
         """Gated score of every candidate (C, D) for every query -> (B, C).
 
-        The gate is recomputed per candidate. `fast=True`: the matmul expansion, chunked over
-        C; `fast=False`: the direct form, materialising (B, chunk_size, D) per chunk.
+        The gate is recomputed per candidate. Both forms get the keep weights from (B, C)
+        matmuls and loop over candidate chunks of `chunk_size`; they differ in the gated
+        product: `fast=True` is the matmul expansion, `fast=False` the direct form that
+        materialises every g_m as (B, chunk_size, D). (`score_tuples` / `gated_context` take
+        a third route that also re-derives q_t and NULL per pair; tests tie all three.)
         """
         if not isinstance(chunk_size, int) or chunk_size < 1:
             raise ValueError(f"chunk_size: must be an int >= 1, got {chunk_size!r}")
@@ -250,12 +253,12 @@ class ModalityGate(nn.Module):
             terms = prepare_fast(ctx, neutrals, self.eps) if fast else None
             out = []
             for chunk in cand.split(chunk_size):
+                beta = self._beta(self._keep(target, ctx, keys, chunk, mask, False))  # (B, c, K)
                 if terms is not None:
-                    beta = self._beta(self._keep(target, ctx, keys, chunk, mask, False))
                     out.append(fast_scores(terms, chunk, beta, self.eps))
                 else:
                     pairs = chunk[None].expand(ctx[0].shape[0], -1, -1)  # (B, c, D)
-                    out.append(self._pair_scores(target, ctx, keys, pairs, mask, neutrals))
+                    out.append(direct_scores(ctx, pairs, beta, neutrals, self.eps))
             return torch.cat(out, dim=1) * self._scale()
 
     def _pair_scores(self, target: int, ctx: list[Tensor], keys: list[Tensor] | None,
