@@ -98,10 +98,20 @@ def check_predictions(df: pl.DataFrame, where: str = PREDICTIONS_FILE) -> None:
         raise ResultsError(f"{where}: duplicate rows for (method, seed, condition, example_id)")
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write via a temp file in the same folder, fsync, then rename: never half-written."""
+def _readable_temp(path: Path) -> tuple[int, str]:
+    """A temp file beside `path`, with the permissions a plain open() would give (mkstemp
+    makes it 0600, which would leave reports unreadable to anyone but their author)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    umask = os.umask(0)
+    os.umask(umask)
+    os.fchmod(fd, 0o666 & ~umask)
+    return fd, tmp
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write via a temp file in the same folder, fsync, then rename: never half-written."""
+    fd, tmp = _readable_temp(path)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
@@ -114,8 +124,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 
 
 def atomic_write_parquet(df: pl.DataFrame, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = _readable_temp(path)
     os.close(fd)
     try:
         df.write_parquet(tmp)

@@ -1,0 +1,44 @@
+import os
+import stat
+
+import polars as pl
+import pytest
+
+from robustlab.results import (
+    PREDICTION_COLUMNS,
+    ResultsError,
+    atomic_write_json,
+    atomic_write_parquet,
+    check_predictions,
+)
+
+
+def _predictions(n: int = 3) -> pl.DataFrame:
+    values = {
+        "method": ["clip"] * n, "seed": [0] * n, "condition": ["clean"] * n,
+        "cond_op": ["clean"] * n, "cond_modality": ["none"] * n, "cond_level": [0.0] * n,
+        "example_id": list(range(n)), "correct": [True] * n, "rank": [1] * n,
+        "score_margin": [0.5] * n, "perturbed": [False] * n,
+        "perturbed_modality": ["none"] * n, "op": ["none"] * n, "severity": [0.0] * n,
+    }
+    return pl.DataFrame(values, schema=PREDICTION_COLUMNS)
+
+
+def test_atomic_writes_leave_no_temp_and_normal_permissions(tmp_path):
+    atomic_write_parquet(_predictions(), tmp_path / "p.parquet")
+    atomic_write_json({"a": 1}, tmp_path / "m.json")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.json", "p.parquet"]
+    umask = os.umask(0)
+    os.umask(umask)
+    mode = stat.S_IMODE((tmp_path / "m.json").stat().st_mode)
+    assert mode == 0o666 & ~umask
+    assert pl.read_parquet(tmp_path / "p.parquet").equals(_predictions())
+
+
+def test_check_predictions_names_missing_column_and_duplicates():
+    with pytest.raises(ResultsError, match="missing column 'correct'"):
+        check_predictions(_predictions().drop("correct"))
+    doubled = pl.concat([_predictions(), _predictions()])
+    with pytest.raises(ResultsError, match="duplicate rows"):
+        check_predictions(doubled)
+    check_predictions(_predictions())
