@@ -47,6 +47,8 @@ __all__ = [
     "TrainResult",
     "resolve_device",
     "train",
+    "train_step",
+    "warmup_cosine",
 ]
 
 DEVICES = ("auto", "cpu", "cuda")
@@ -230,7 +232,7 @@ def _run_epoch(
         for step, batch in enumerate(data.batches(config.batch_size, order_seed)):
             if perturbation is not None:
                 batch = perturb_batch(batch, perturbation, perturb_seed)
-            terms = _step(method, batch, generator, optimizer, scheduler, config)
+            terms = train_step(method, batch, generator, optimizer, scheduler, config)
             _check_finite(terms, epoch, step)
             for name, value in terms.items():
                 sums[name] = sums.get(name, 0.0) + value * batch.size
@@ -240,7 +242,7 @@ def _run_epoch(
     return EpochReport(epoch, means["loss"], metric, means, time.perf_counter() - start)
 
 
-def _step(
+def train_step(
     method: Method,
     batch: Batch,
     generator: torch.Generator,
@@ -248,6 +250,8 @@ def _step(
     scheduler: torch.optim.lr_scheduler.LRScheduler,
     config: TrainConfig,
 ) -> dict[str, float]:
+    """One optimisation step exactly as `train` runs it (bf16 autocast when configured,
+    backward, clipping, AdamW and scheduler step); the loss terms as floats."""
     device_type = batch.index.device.type
     with torch.autocast(device_type=device_type, dtype=torch.bfloat16, enabled=config.bf16):
         terms = method.loss(batch, generator)
