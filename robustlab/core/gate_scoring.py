@@ -52,7 +52,8 @@ def direct_scores(context: list[Tensor], cand_pairs: Tensor, beta: Tensor,
 class FastTerms:
     """Per-query quantities of the fast form, computed once for all candidate chunks."""
 
-    products: Tensor        # (2^K, B, D): ⊙ over m of (n_m if m ∈ S else e_m), one row per S
+    products: list[Tensor]  # per term S: ⊙ over m of (n_m if m ∈ S else e_m), (B, D); (1, D)
+                            # when every modality takes its neutral (no per-query factor)
     subsets: list[int]      # bit m of subsets[s] says whether modality m takes n_m in term s
     sq_e: Tensor | None     # (K, B) ‖e_m‖²        (None for neutral="none": no renormalising)
     dot_en: Tensor | None   # (K, B) ⟨e_m, n_m⟩
@@ -62,16 +63,13 @@ class FastTerms:
 def prepare_fast(context: list[Tensor], neutrals: list[Tensor] | None, eps: float) -> FastTerms:
     if neutrals is None:  # only the S = ∅ term survives because n_m = 0
         unit = [F.normalize(e, dim=-1, eps=eps) for e in context]
-        return FastTerms(elementwise_product(unit)[None], [0], None, None, None)
+        return FastTerms([elementwise_product(unit)], [0], None, None, None)
     k = len(context)
     subsets = list(range(2**k))
-    rows = []
-    for s in subsets:
-        parts = [neutrals[m].expand_as(context[m]) if s >> m & 1 else context[m]
-                 for m in range(k)]
-        rows.append(elementwise_product(parts))  # (B, D)
+    products = [elementwise_product([neutrals[m][None] if s >> m & 1 else context[m]
+                                     for m in range(k)]) for s in subsets]
     return FastTerms(
-        products=torch.stack(rows),  # (2^K, B, D)
+        products=products,
         subsets=subsets,
         sq_e=torch.stack([(e * e).sum(-1) for e in context]),  # (K, B)
         dot_en=torch.stack([(e * n).sum(-1) for e, n in zip(context, neutrals, strict=True)]),
@@ -81,16 +79,13 @@ def prepare_fast(context: list[Tensor], neutrals: list[Tensor] | None, eps: floa
 
 def fast_scores(terms: FastTerms, candidates: Tensor, beta: Tensor, eps: float) -> Tensor:
     """Unscaled gated MIP for a chunk of shared candidates (C, D); `beta` (B, C, K) -> (B, C)."""
-    num_terms, batch, dim = terms.products.shape
-    matmuls = (terms.products.reshape(-1, dim) @ candidates.T).reshape(
-        num_terms, batch, -1)  # (2^K, B, C): the only D-sized work
     keep = 1 - beta  # (B, C, K)
-    total = torch.zeros_like(matmuls[0])
-    for i, s in enumerate(terms.subsets):
+    total = torch.zeros(beta.shape[:-1], dtype=beta.dtype, device=beta.device)  # (B, C)
+    for product, s in zip(terms.products, terms.subsets, strict=True):
         coef = torch.ones_like(total)
         for m in range(beta.shape[-1]):
             coef = coef * (beta[..., m] if s >> m & 1 else keep[..., m])
-        total = total + coef * matmuls[i]
+        total = total + coef * (product @ candidates.T)  # (B or 1, C): the D-sized work
     if terms.sq_e is None:
         return total
     assert terms.dot_en is not None and terms.sq_n is not None
