@@ -79,8 +79,7 @@ def tune_variant(
     # The new output engine prints tables even at verbose=0; the legacy one stays quiet.
     os.environ["RAY_AIR_NEW_OUTPUT"] = "0"
     try:
-        tuner = _tuner(trainable, space, settings)
-        grid = tuner.fit()
+        grid = _fit(trainable, space, settings)
     finally:
         _LISTENERS.pop(settings.name, None)
     rows = trial_rows(grid, settings)
@@ -93,16 +92,31 @@ def tune_variant(
     )
 
 
-def _tuner(trainable: Any, space: SearchSpace, settings: TuneSettings) -> Any:
+def _fit(trainable: Any, space: SearchSpace, settings: TuneSettings) -> Any:
+    """Restore and finish an interrupted experiment, else run a fresh one.
+
+    A run killed between Ray's snapshots can leave an experiment whose searcher counted a
+    trial the snapshot lacks; restored, it finishes short of the budget. That variant is then
+    tuned again from scratch (deterministic, so the same trials), keeping budgets equal."""
     from ray import tune
 
     path = settings.storage / settings.name
     if tune.Tuner.can_restore(str(path)):
         try:
-            return tune.Tuner.restore(str(path), trainable=trainable, resume_errored=True)
-        except Exception:  # killed before Ray saved a consistent state: start this one over
-            shutil.rmtree(path, ignore_errors=True)
+            grid = tune.Tuner.restore(str(path), trainable=trainable,
+                                      resume_errored=True).fit()
+            if len(grid) == settings.trials:
+                return grid
+        except Exception:  # killed before Ray saved a consistent state
+            pass
+        shutil.rmtree(path, ignore_errors=True)
     _delete_optuna_study(settings)
+    return _fresh_tuner(trainable, space, settings).fit()
+
+
+def _fresh_tuner(trainable: Any, space: SearchSpace, settings: TuneSettings) -> Any:
+    from ray import tune
+
     return tune.Tuner(
         trainable,
         tune_config=tune.TuneConfig(
