@@ -12,6 +12,8 @@ sees all of them; the child runs with glibc's MALLOC_MMAP_THRESHOLD_ fixed at 1 
 large block is mmap-backed and returned on free, and a freed block cannot inflate the peak.)
 "Unchunked" is `chunk_size=N`: one block holding the whole (N, N²) logit matrix. Chunked runs
 use the default chunk of 64 rows and a smaller one of 16, to show the peak follows the chunk.
+The seconds column is one wall-clock run per variant on whatever the machine is doing (every
+variant does the same N³·D work); it is context, not a speed claim.
 """
 
 from __future__ import annotations
