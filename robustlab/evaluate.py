@@ -124,7 +124,7 @@ def _retrieval(
             f"(valid: {list(dataset.modalities)})"
         )
     bank, true_row = _candidate_pool(dataset, split, target)
-    device = _device(method)
+    device = device_of(method)
     cand = _encode_candidates(method, target, bank, device)  # (P, D')
     sample_rng, tie_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2))
     pool = bank.shape[0]
@@ -210,7 +210,7 @@ def _probe(
     for name, part in (("probe_train", probe_train), ("split", split)):
         if part.label is None:
             raise ValueError(f"evaluate: {name} of dataset {dataset.name!r} has no labels")
-    device = _device(method)
+    device = device_of(method)
     x_fit = features(method, probe_train, device)
     x_eval = features(method, split, device)
     clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000, random_state=seed))
@@ -254,7 +254,8 @@ def _chunks(n: int, size: int) -> Iterator[np.ndarray]:
         yield np.arange(start, min(n, start + size))
 
 
-def _device(method: Method) -> torch.device:
+def device_of(method: Method) -> torch.device:
+    """The device of the method's parameters (cpu for a parameter-free method)."""
     param = next(method.parameters(), None)
     return torch.device("cpu") if param is None else param.device
 

@@ -35,7 +35,7 @@ from perturbations import Operator
 from robustlab.data.batch import Batch
 from robustlab.data.dataset import Split, TrimodalDataset
 from robustlab.data.perturb import perturb_batch
-from robustlab.evaluate import Task, balanced_accuracy, evaluate, top1
+from robustlab.evaluate import Task, balanced_accuracy, device_of, evaluate, top1
 from robustlab.methods.base import Method
 from robustlab.results import atomic_write_bytes
 
@@ -379,7 +379,7 @@ def _load(
     config: TrainConfig,
     task: Task,
 ) -> _State:
-    payload = torch.load(path, map_location=_device_of(method), weights_only=True)
+    payload = torch.load(path, map_location=device_of(method), weights_only=True)
     if payload.get("format") != CHECKPOINT_FORMAT:
         raise ValueError(
             f"{path}: not a robustlab training checkpoint (format {CHECKPOINT_FORMAT})"
@@ -400,7 +400,3 @@ def _check_same(path: Path, what: str, saved: dict[str, Any], now: dict[str, Any
         shown = ", ".join(f"{k}: checkpoint {a!r} vs now {b!r}" for k, (a, b) in diff.items())
         raise ValueError(f"{path}: cannot resume, the {what} differs ({shown})")
 
-
-def _device_of(method: Method) -> torch.device:
-    param = next(method.parameters(), None)
-    return torch.device("cpu") if param is None else param.device
