@@ -174,3 +174,20 @@ def test_cuda_without_a_gpu_is_a_clear_error(xor_small: TrimodalDataset,
     with pytest.raises(ValueError, match=r"train\.device: 'cuda'"):
         train(build("clip", xor_small), xor_small, dataclasses.replace(FAST, device="cuda"),
               task=RETRIEVE_B)
+
+
+def test_resuming_a_finished_run_trains_nothing_and_restores_the_best(
+    xor_small: TrimodalDataset, build: Builder, tmp_path: Path
+) -> None:
+    ckpt = tmp_path / "ck.pt"
+    config = dataclasses.replace(FAST, epochs=2)
+    first = build("clip", xor_small)
+    done = train(first, xor_small, config, task=RETRIEVE_B, checkpoint_path=ckpt)
+    calls: list[EpochReport] = []
+    again = build("clip", xor_small, seed=7)
+    result = train(again, xor_small, config, task=RETRIEVE_B, checkpoint_path=ckpt,
+                   resume=True, on_epoch=calls.append)
+    assert calls == []
+    assert (result.best_metric, result.best_epoch, result.epochs_run) == (
+        done.best_metric, done.best_epoch, done.epochs_run)
+    assert _same(_weights(again), _weights(first))
