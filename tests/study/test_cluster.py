@@ -29,18 +29,19 @@ def test_study_runs_on_a_two_node_cluster(
     try:
         cluster.add_node(num_cpus=1)
         cluster.wait_for_nodes()
+        address = cluster.address
         # A trial can never fit 2 CPUs on one node: refused before anything is written.
-        refused = cli(str(study), "--address", cluster.address, "--set", "resources.cpu=2",
+        refused = cli(str(study), "--address", address, "--set", "resources.cpu=2",
                       "--out", str(tmp_path / "refused"))
         assert refused.returncode == 2 and "largest node has 1" in refused.stderr
         assert not (tmp_path / "refused").exists()
         out = tmp_path / "out"
-        done = cli(str(study), "--address", cluster.address, "--out", str(out), "--quiet")
+        done = cli(str(study), "--address", address, "--out", str(out), "--quiet")
         assert done.returncode == 0, done.stderr[-3000:]
     finally:
         cluster.shutdown()
     manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest["cluster"]["address"] == cluster.address
+    assert manifest["cluster"]["address"] == address
     assert manifest["cluster"]["cpus"] == 2 and manifest["cluster"]["max_node_cpus"] == 1
     assert manifest["resources"]["concurrency"] == 2
     assert not (out / "ray_tmp").exists(), "a joined cluster keeps its own temp dir"
