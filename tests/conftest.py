@@ -11,3 +11,12 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 settings.load_profile("default")
+
+# The suite runs as `pytest -n 2` on 2 cores: one torch thread per worker avoids the
+# oversubscription that made small losses ~27x slower (measured in tests/core).
+try:
+    import torch
+except ImportError:  # pragma: no cover - torch is a core dependency
+    pass
+else:
+    torch.set_num_threads(1)
