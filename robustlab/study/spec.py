@@ -176,9 +176,11 @@ def _describe(error: Mapping[str, Any]) -> str:
 def _fields_at(loc: Sequence[str]) -> list[str]:
     model: Any = StudySpec
     for part in loc:
-        annotation = model.model_fields[part].annotation
-        model = annotation
-    return list(model.model_fields)
+        fields = getattr(model, "model_fields", {})
+        if part not in fields:
+            return []
+        model = fields[part].annotation
+    return list(getattr(model, "model_fields", {}))
 
 
 def apply_override(raw: dict[str, Any], assignment: str, where: str) -> dict[str, Any]:
@@ -218,14 +220,17 @@ def smoke_overrides(raw: Mapping[str, Any]) -> dict[str, Any]:
     the FIFO scheduler, the first 2 final seeds), then the file's own `smoke:` block
     (`dotted.path: value`, usually a smaller `data.n`)."""
     out: dict[str, Any] = dict(raw)
-    budget = dict(out.get("budget") or {})
-    budget["trials"] = min(int(budget.get("trials", 16)), 2)
-    budget["epochs"] = min(int(budget.get("epochs", 20)), 2)
-    budget["scheduler"] = "fifo"  # ASHA over 2 epochs decides nothing; FIFO keeps CI exact
-    out["budget"] = budget
-    final = dict(out.get("final") or {})
-    final["seeds"] = list(final.get("seeds", [0, 1, 2]))[:2]
-    out["final"] = final
+    budget = out.get("budget") or {}
+    if isinstance(budget, dict):  # anything else is reported by validation
+        budget = dict(budget)
+        for key, default in (("trials", 16), ("epochs", 20)):
+            value = budget.get(key, default)
+            budget[key] = min(value, 2) if isinstance(value, int) else value
+        budget["scheduler"] = "fifo"  # ASHA over 2 epochs decides nothing; FIFO keeps CI exact
+        out["budget"] = budget
+    final = out.get("final") or {}
+    if isinstance(final, dict) and isinstance(final.get("seeds", []), list):
+        out["final"] = {**final, "seeds": list(final.get("seeds", [0, 1, 2]))[:2]}
     smoke = out.get("smoke") or {}
     if not isinstance(smoke, dict):
         raise SpecError(f"smoke: must be a mapping of dotted.path: value, got {smoke!r}")

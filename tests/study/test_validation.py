@@ -52,6 +52,8 @@ BAD_FILES = [
     ({"eval_grid.0.fractoin": [0.5]}, ["eval_grid.0.fractoin", "did you mean 'fraction'"]),
     ({"task.target": "z"}, ["task.target", "unknown modality 'z'"]),
     ({"budget.trials": 0}, ["budget.trials", "greater than or equal to 1"]),
+    ({"budget.trials": "many"}, ["budget.trials", "valid integer"]),
+    ({"budget": [1, 2]}, ["budget", "valid dictionary"]),
     ({"budget.scheduler": "hyperband"}, ["budget.scheduler", "asha"]),
     ({"budget.metric": "val_balanced_accuracy"}, ["budget.metric", "val_top1"]),
     ({"final.seeds": [1, 1]}, ["final.seeds", "distinct"]),
