@@ -218,8 +218,10 @@ def _row(result: Any, settings: TuneSettings) -> dict[str, Any]:
     error = last.get("error") if last.get("diverged") else None
     if result.error is not None:
         error = f"{type(result.error).__name__}: {result.error}"
-    status = ("failed" if error is not None else "completed" if last.get("done")
-              else "stopped")
+    epochs = int(last.get("epoch") or 0)
+    # ASHA stops every trial that reaches max_t, before its closing "done" record.
+    finished = bool(last.get("done")) or epochs >= settings.epochs
+    status = "failed" if error is not None else "completed" if finished else "stopped"
     metric = last.get(settings.metric)
     return {
         "method": settings.name,
@@ -228,7 +230,7 @@ def _row(result: Any, settings: TuneSettings) -> dict[str, Any]:
         "status": status,
         "metric": None if metric is None or not math.isfinite(metric) else float(metric),
         "metric_history": history,
-        "epochs": int(last.get("epoch") or 0),
+        "epochs": epochs,
         "wall_time_s": float(last.get("time_total_s") or 0.0),
         "cpu": settings.resources.cpu,
         "gpu": settings.resources.gpu,
