@@ -5,7 +5,7 @@ options and the default TrainConfig batch size (256) on `synthetic_xnor` batches
 input dims). A step is `robustlab.train.train_step`, exactly what `train` runs per batch
 (loss, backward, grad clipping, AdamW, scheduler). Methods are timed in interleaved rounds
 so that load on the shared machine hits all of them alike; a method's figure is its median
-round. Ratios are against CLIP's median in the same run.
+round. Ratios are against CLIP's median in the same run. One torch thread (`THREADS`).
 
     .venv/bin/python -m bench throughput
 """
@@ -25,8 +25,9 @@ from robustlab.train import TrainConfig, train_step, warmup_cosine
 
 BATCH = 256
 WARMUP_STEPS = 2
-STEPS_PER_ROUND = 5
-ROUNDS = 3
+STEPS_PER_ROUND = 2
+ROUNDS = 7
+THREADS = 1  # the machine is shared by several jobs: 2 threads per process oversubscribe it
 
 
 @dataclass
@@ -55,6 +56,15 @@ def _time_steps(run: _Run, batch: Batch, steps: int, seed: int) -> float:
 
 
 def main() -> dict[str, object]:
+    before = torch.get_num_threads()
+    torch.set_num_threads(THREADS)
+    try:
+        return _measure()
+    finally:
+        torch.set_num_threads(before)
+
+
+def _measure() -> dict[str, object]:
     data = DATASETS.get("synthetic_xnor")(n=2000).build(0)
     batch = data.split("train").to_batch(np.arange(BATCH))
     names = METHODS.names()

@@ -77,7 +77,8 @@ def _cell(values: np.ndarray) -> str:
 def _table(runs: pl.DataFrame) -> list[dict[str, float]]:
     rows = []
     print(f"{'p':>4} | {'symile all':>11} {'gated all':>11} | {'symile k128':>11} "
-          f"{'gated k128':>11} | {'symile corr':>11} {'gated corr':>11}")
+          f"{'gated k128':>11} | {'symile clean':>12} {'gated clean':>11} | "
+          f"{'symile corr':>11} {'gated corr':>11}")
     for p in P_GRID:
         at = runs.filter(pl.col("p") == p)
         cols = {}
@@ -87,6 +88,7 @@ def _table(runs: pl.DataFrame) -> list[dict[str, float]]:
                 cols[f"{short}_{metric}"] = mine[metric].to_numpy()
         print(f"{p:>4.1f} | {_cell(cols['symile_all'])} {_cell(cols['gated_all'])} | "
               f"{_cell(cols['symile_k128'])} {_cell(cols['gated_k128'])} | "
+              f" {_cell(cols['symile_clean'])} {_cell(cols['gated_clean'])} | "
               f"{_cell(cols['symile_corrupt'])} {_cell(cols['gated_corrupt'])}")
         rows.append({"p": p, **{k: float(np.nanmean(v)) if not np.all(np.isnan(v))
                                 else float("nan") for k, v in cols.items()}})
@@ -102,7 +104,8 @@ def main() -> dict[str, object]:
     runs = pl.DataFrame(results)
     print(f"synthetic_xnor n={N}, {EPOCHS} epochs, batch {BATCH}, lr {LR}, mlp dim {DIM}; "
           f"test top-1 mean±std over seeds {list(SEEDS)} (all = among all "
-          f"{N // 10} test items; k128 = 1 true + 127 sampled; corr = corrupted examples)")
+          f"{N // 10} test items; k128 = 1 true + 127 sampled; clean / corr = `all` on "
+          f"intact / corrupted examples)")
     rows = _table(runs)
     wall = time.perf_counter() - start
     print(f"{len(jobs)} runs in {wall:.0f} s on {WORKERS} workers")
