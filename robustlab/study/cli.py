@@ -74,6 +74,7 @@ def _run(plan: object, args: argparse.Namespace, command: list[str]) -> int:
 
     from robustlab.study.runner import RunOptions, run_study
     from robustlab.tune.cluster import ResourceError
+    from robustlab.tune.tuner import TuningInterrupted
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # the CLI shows its own progress
     out = args.out or Path("reports") / plan.spec.name  # type: ignore[attr-defined]
@@ -84,7 +85,7 @@ def _run(plan: object, args: argparse.Namespace, command: list[str]) -> int:
         folder = run_study(plan, options)  # type: ignore[arg-type]
     except (SpecError, ResourceError) as err:
         return _fail(err)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, TuningInterrupted):
         print(f"\ninterrupted; rerun the same command to continue in {out}", file=sys.stderr)
         return 130
     return _finish(folder)

@@ -78,10 +78,14 @@ def tune_variant(
     _LISTENERS[settings.name] = on_trial or (lambda _: None)
     # The new output engine prints tables even at verbose=0; the legacy one stays quiet.
     os.environ["RAY_AIR_NEW_OUTPUT"] = "0"
+    # Tune's own SIGINT handler ends fit() *normally* with unfinished trials; let Ctrl-C
+    # raise instead, so an interrupted tuning is never recorded as finished.
+    os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"
     try:
         grid = _fit(trainable, space, settings)
     finally:
         _LISTENERS.pop(settings.name, None)
+    _check_finished(grid, settings)
     rows = trial_rows(grid, settings)
     best = best_trial(rows)
     return TuneOutcome(
@@ -112,6 +116,19 @@ def _fit(trainable: Any, space: SearchSpace, settings: TuneSettings) -> Any:
         shutil.rmtree(path, ignore_errors=True)
     _delete_optuna_study(settings)
     return _fresh_tuner(trainable, space, settings).fit()
+
+
+class TuningInterrupted(RuntimeError):
+    """fit() returned with trials missing or unfinished (the run was stopped)."""
+
+
+def _check_finished(grid: Any, settings: TuneSettings) -> None:
+    trials = getattr(getattr(grid, "_experiment_analysis", None), "trials", None) or []
+    open_trials = [t for t in trials if t.status not in ("TERMINATED", "ERROR")]
+    if len(grid) != settings.trials or open_trials:
+        raise TuningInterrupted(
+            f"tuning of {settings.name!r} stopped with {len(grid)} of {settings.trials} trials "
+            f"({len(open_trials)} unfinished); rerun the same command to continue")
 
 
 def _fresh_tuner(trainable: Any, space: SearchSpace, settings: TuneSettings) -> Any:
