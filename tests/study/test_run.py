@@ -130,8 +130,10 @@ def _run_until(args: list[str], out: Path, ready: Any, timeout: float = 600) -> 
 
 
 def test_interrupted_runs_resume_to_the_uninterrupted_results(
-    tmp_path: Path, tiny_study: Path, cli: Any
+    tmp_path: Path, tiny: dict[str, Any], writer: Any, cli: Any
 ) -> None:
+    tiny["final"] = {"seeds": [0]}  # 2 final runs: killed after the first
+    tiny_study = writer(tmp_path, tiny)
     reference, resumed = tmp_path / "reference", tmp_path / "resumed"
     done = cli(str(tiny_study), "--out", str(reference), "--quiet")
     assert done.returncode == 0, done.stderr[-3000:]
