@@ -28,12 +28,16 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_missing_modality_smoke_writes_the_results(tmp_path: Path, cli: Any) -> None:
-    out = tmp_path / "mm"
+    out, home = tmp_path / "mm", tmp_path / "home"
+    home.mkdir()
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
     start = time.perf_counter()
-    done = cli("studies/missing_modality.yaml", "--smoke", "--out", str(out), timeout=900)
+    done = cli("studies/missing_modality.yaml", "--smoke", "--out", str(out), timeout=900,
+               env={**env, "HOME": str(home)})
     wall = time.perf_counter() - start
     assert done.returncode == 0, done.stderr[-3000:]
     print(f"missing_modality --smoke wall time: {wall:.1f} s")
+    assert not [p for p in home.rglob("*") if "ray" in p.name.lower()], "Ray wrote to $HOME"
     manifest = json.loads((out / "manifest.json").read_text())
     variants = ["clip", "symile", "gated_symile", "comm", "coral"]
     n_test = manifest["dataset"]["sizes"]["test"]
