@@ -4,8 +4,9 @@ Reports go through `ray.tune.report` (never `ray.train.report`, which raises ins
 current Ray). Each epoch reports `<metric>` = the best validation value so far (so a trial
 that ASHA stops, or one that dips late, reaches Optuna with its best value, not its last),
 `val_metric` (this epoch), `train_loss` and `epoch`. A run that ends normally sends one more
-record with `done: True`; a diverged run (NaN/inf loss) sends `diverged: True` and the error,
-which the searcher turns into an Optuna FAIL and the runner into a "failed" row.
+record with `finished: True` (not `done`: Ray sets that key itself on every trial's last
+result); a diverged run (NaN/inf loss) sends `diverged: True` and the error, which the
+searcher turns into an Optuna FAIL and the runner into a "failed" row.
 """
 
 from __future__ import annotations
@@ -69,15 +70,15 @@ def run_trial(config: dict[str, Any], *, spec: TrialSpec, dataset: Any) -> None:
         last_epoch = report.epoch
         tune.report({spec.metric: best, "val_metric": float(report.val_metric),
                      "train_loss": float(report.train_loss), "epoch": report.epoch,
-                     "done": False, "diverged": False})
+                     "finished": False, "diverged": False})
 
     try:
         train(method, dataset, train_config, task=spec.task,
               train_perturbation=spec.train_perturbation, on_epoch=on_epoch)
     except DivergedError as err:
         tune.report({spec.metric: best, "val_metric": math.nan, "train_loss": math.nan,
-                     "epoch": last_epoch, "done": False, "diverged": True,
+                     "epoch": last_epoch, "finished": False, "diverged": True,
                      "error": f"{type(err).__name__}: {err}"})
         return
     tune.report({spec.metric: best, "val_metric": math.nan, "train_loss": math.nan,
-                 "epoch": last_epoch, "done": True, "diverged": False})
+                 "epoch": last_epoch, "finished": True, "diverged": False})

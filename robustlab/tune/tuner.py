@@ -236,8 +236,9 @@ def _row(result: Any, settings: TuneSettings) -> dict[str, Any]:
     if result.error is not None:
         error = f"{type(result.error).__name__}: {result.error}"
     epochs = int(last.get("epoch") or 0)
-    # ASHA stops every trial that reaches max_t, before its closing "done" record.
-    finished = bool(last.get("done")) or epochs >= settings.epochs
+    # ASHA stops every trial that reaches max_t, before its closing "finished" record
+    # ("done" is a key Ray itself sets on the last result of every trial, stopped or not).
+    finished = bool(last.get("finished")) or epochs >= settings.epochs
     status = "failed" if error is not None else "completed" if finished else "stopped"
     metric = last.get(settings.metric)
     return {

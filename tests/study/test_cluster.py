@@ -23,6 +23,8 @@ def test_study_runs_on_a_two_node_cluster(
     monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
     tiny["methods"] = {"clip": {}}
     tiny["final"] = {"seeds": [0]}
+    tiny["budget"] = {"trials": 4, "epochs": 3, "scheduler": "asha", "grace_period": 1,
+                      "reduction_factor": 2, "metric": "val_top1"}
     study = writer(tmp_path, tiny)
     cluster = Cluster(initialize_head=True, shutdown_at_exit=False,
                       head_node_args={"num_cpus": 1, "include_dashboard": False})
@@ -46,6 +48,10 @@ def test_study_runs_on_a_two_node_cluster(
     assert manifest["resources"]["concurrency"] == 2
     assert not (out / "ray_tmp").exists(), "a joined cluster keeps its own temp dir"
     trials = pl.read_parquet(out / "trials.parquet")
-    assert trials.height == 2 and set(trials["status"]) == {"completed"}
+    assert trials.height == 4 and set(trials["status"]) <= {"completed", "stopped"}
+    # Which trials ASHA stops depends on arrival order; how they are labelled does not.
+    for epochs, status in trials.select("epochs", "status").iter_rows():
+        assert status == ("completed" if epochs == 3 else "stopped"), (epochs, status)
+    assert manifest["notes"] and "ASHA" in manifest["notes"][0]
     predictions = pl.read_parquet(out / "predictions.parquet")
     assert predictions["condition"].n_unique() == 4 and set(predictions["seed"]) == {0}
