@@ -28,9 +28,6 @@ from typing import Literal
 import numpy as np
 import polars as pl
 import torch
-from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
 from torch import Tensor
 
 from robustlab.data.dataset import Split, TrimodalDataset
@@ -213,6 +210,12 @@ def _probe(
     device = device_of(method)
     x_fit = features(method, probe_train, device)
     x_eval = features(method, split, device)
+    # Imported here: scikit-learn costs ~2.5 s of CPU at import, paid by every Ray trial
+    # worker, and only the probe protocol needs it.
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
     clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000, random_state=seed))
     clf.fit(x_fit, probe_train.label)
     classes = np.asarray(clf.classes_)

@@ -30,7 +30,10 @@ def check_candidates(candidates: Tensor, dim: int) -> None:
 
 
 def check_logit_scale(logit_scale: Tensor | float) -> None:
-    """The already-exponentiated scale: a positive scalar (float or 0-d / 1-element tensor)."""
+    """The already-exponentiated scale: a positive scalar (float or 0-d / 1-element tensor).
+
+    NaN passes on purpose: a NaN scale means training diverged, and the NaN loss it yields is
+    what the trainer turns into DivergedError (a failed trial), not a usage error."""
     if isinstance(logit_scale, Tensor):
         if logit_scale.numel() != 1:
             raise ValueError(f"logit_scale: expected a scalar, got shape "
@@ -38,5 +41,5 @@ def check_logit_scale(logit_scale: Tensor | float) -> None:
         value = float(logit_scale.detach().reshape(()))
     else:
         value = float(logit_scale)
-    if not value > 0:
+    if value <= 0:
         raise ValueError(f"logit_scale: must be > 0 (it is exp(log_scale)), got {value}")
