@@ -156,9 +156,13 @@ def bootstrap_blocks(
     return [iv for iv in out if iv is not None]
 
 
-def paired_blocks(a: np.ndarray, b: np.ndarray, pair_seeds: bool) -> tuple[np.ndarray, ...]:
+def paired_blocks(
+    a: np.ndarray, b: np.ndarray, pair_seeds: bool, names: str = "correct_a, correct_b"
+) -> tuple[np.ndarray, ...]:
+    """(S_a, n) and (S_b, n) per-example values -> blocks whose summed means are mean(a) − mean(b):
+    one (S, n) difference when seeds pair, else (a, −b) resampled independently."""
     if a.shape[1] != b.shape[1]:
-        raise ValueError(f"correct_a, correct_b: different numbers of examples "
+        raise ValueError(f"{names}: different numbers of examples "
                          f"({a.shape[1]} vs {b.shape[1]}); pair them by example id first")
     if pair_seeds:
         if a.shape[0] != b.shape[0]:

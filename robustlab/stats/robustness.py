@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from robustlab.stats.bootstrap import Interval, bootstrap_blocks, check_correct
+from robustlab.stats.bootstrap import Interval, bootstrap_blocks, check_correct, paired_blocks
 
 
 def trapezoid_weights(levels: np.ndarray) -> np.ndarray:
@@ -62,15 +62,7 @@ def effective_blocks(
     """Blocks whose summed means are ER = [RR(f) − f(0)] − [RR(r) − r(0)]."""
     f = relative_block(levels, correct) - _curve(levels, correct, "correct")[0]  # (S_f, n)
     r = relative_block(levels, reference) - _curve(levels, reference, "reference")[0]
-    if f.shape[1] != r.shape[1]:
-        raise ValueError(f"correct, reference: different numbers of examples "
-                         f"({f.shape[1]} vs {r.shape[1]})")
-    if pair_seeds:
-        if f.shape[0] != r.shape[0]:
-            raise ValueError(f"pair_seeds=True needs equal n_seeds, got {f.shape[0]} and "
-                             f"{r.shape[0]}")
-        return (f - r,)
-    return (f, -r)
+    return paired_blocks(f, r, pair_seeds, "correct, reference")
 
 
 def relative_robustness(
