@@ -28,12 +28,10 @@ from robustlab.data.batch import Batch
 from robustlab.methods.base import COMMON_SEARCH_SPACE, EncoderOptions, default_generator, register
 from robustlab.methods.common import check_bool, check_float, check_int
 from robustlab.methods.fusion import (
-    FusionEncoder,
     FusionMethod,
     augment,
     mean_terms,
     nt_xent_rows,
-    projection_head,
 )
 from robustlab.search_space import Distribution, FloatRange
 
@@ -84,12 +82,7 @@ class Comm(FusionMethod):
     def __init__(self, options: CommOptions, dims: Mapping[str, int], encoder: EncoderOptions):
         super().__init__()
         self.options = options
-        self.modalities = tuple(dims)
-        o = options
-        self.fusion = FusionEncoder(
-            dims, encoder, o.fusion_dim, o.fusion_heads, o.fusion_layers, o.num_tokens
-        )
-        self.head = projection_head(o.fusion_dim, o.proj_dim)
+        self.build_shared_path(options, dims, encoder)
 
     @classmethod
     def search_space(cls) -> dict[str, Distribution]:

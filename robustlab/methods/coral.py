@@ -40,7 +40,6 @@ from robustlab.methods.base import COMMON_SEARCH_SPACE, EncoderOptions, default_
 from robustlab.methods.comm import check_fusion_options
 from robustlab.methods.common import ModalityEncoders, check_float
 from robustlab.methods.fusion import (
-    FusionEncoder,
     FusionMethod,
     Tokenizer,
     augment,
@@ -110,12 +109,8 @@ class Coral(FusionMethod):
     def __init__(self, options: CoralOptions, dims: Mapping[str, int], encoder: EncoderOptions):
         super().__init__()
         self.options = options
-        self.modalities = tuple(dims)
+        self.build_shared_path(options, dims, encoder)
         o = options
-        self.fusion = FusionEncoder(
-            dims, encoder, o.fusion_dim, o.fusion_heads, o.fusion_layers, o.num_tokens
-        )
-        self.head = projection_head(o.fusion_dim, o.proj_dim)
         self.unique_encoders = ModalityEncoders(dims, encoder.build, encoder.dim)
         self.unique = nn.ModuleDict(
             {m: UniquePath(encoder.dim, o.num_tokens, o.fusion_dim) for m in dims}

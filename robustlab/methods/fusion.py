@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -177,6 +178,14 @@ class FusionMethod(Method):
 
     fusion: FusionEncoder
     head: nn.Module
+
+    def build_shared_path(self, options: Any, dims: Mapping[str, int],
+                          encoder: EncoderOptions) -> None:
+        """The fusion transformer and projection head both methods share (same options)."""
+        self.modalities = tuple(dims)
+        self.fusion = FusionEncoder(dims, encoder, options.fusion_dim, options.fusion_heads,
+                                    options.fusion_layers, options.num_tokens)
+        self.head = projection_head(options.fusion_dim, options.proj_dim)
 
     def project(self, z: Tensor) -> Tensor:
         return F.normalize(self.head(z), dim=-1, eps=1e-8)  # (B, K)
