@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import polars as pl
@@ -220,7 +220,7 @@ def _probe(
     clf.fit(x_fit, probe_train.label)
     classes = np.asarray(clf.classes_)
     labels = np.asarray(split.label)
-    log_p = torch.from_numpy(clf.predict_log_proba(x_eval))  # (N, n_classes)
+    log_p = class_log_proba(clf, x_eval)  # (N, n_classes)
     # A class the probe never saw cannot be predicted: give it a column scoring -inf.
     log_p = torch.cat([log_p, torch.full((log_p.shape[0], 1), -torch.inf)], dim=1)
     col = np.searchsorted(classes, labels)
@@ -228,6 +228,17 @@ def _probe(
     truth = torch.from_numpy(np.where(seen, col, classes.size).astype(np.int64))
     tie_rng = np.random.default_rng(np.random.SeedSequence(seed).spawn(2)[1])
     return rank_of_true(log_p, truth, tie_rng)
+
+
+def class_log_proba(clf: Any, x: np.ndarray) -> Tensor:
+    """(N, K) float64 log class probabilities of a fitted logistic-regression probe, as the
+    log-softmax of its logits. sklearn's `predict_log_proba` takes the log of a probability
+    that has already rounded to 0 for a confident row, giving -inf: an infinite score margin,
+    and a tie with the -inf column of an unseen class."""
+    logits = np.asarray(clf.decision_function(x), dtype=np.float64)
+    if logits.ndim == 1:  # two classes: the logit of classes_[1] against classes_[0]
+        logits = np.stack([np.zeros_like(logits), logits], axis=1)  # (N, 2)
+    return torch.log_softmax(torch.from_numpy(logits), dim=1)
 
 
 def features(method: Method, split: Split, device: torch.device) -> np.ndarray:

@@ -11,7 +11,7 @@ from sklearn.metrics import balanced_accuracy_score
 from perturbations import OPERATORS
 from robustlab.data import DATASETS, TrimodalDataset
 from robustlab.data.perturb import perturb_split
-from robustlab.evaluate import Task, balanced_accuracy, evaluate, top1
+from robustlab.evaluate import Task, balanced_accuracy, class_log_proba, evaluate, top1
 
 from .conftest import Builder
 
@@ -96,3 +96,24 @@ def test_clear_errors(xor_small: TrimodalDataset, build: Builder) -> None:
                  probe_train=xor_small.split("train"))
     with pytest.raises(ValueError, match="K=9 exceeds the 4 candidates"):
         evaluate(method, xor_small, test, task=Task(target="b", candidates=9), seed=0)
+
+
+@pytest.mark.parametrize("num_classes", [2, 3])
+def test_probe_log_proba_stays_finite_for_confident_rows(num_classes: int) -> None:
+    """Far-apart classes make sklearn's predict_log_proba -inf (the log of a probability
+    rounded to 0); ours is the log-softmax of the logits: finite, and the same values
+    wherever sklearn's is finite."""
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(num_classes), 50)
+    x = rng.standard_normal((labels.size, 2)) + 2e4 * np.eye(num_classes, 2)[labels]
+    clf = LogisticRegression(C=1e6, max_iter=1000).fit(x, labels)  # barely regularised
+    with np.errstate(divide="ignore"):  # sklearn's log(0), the behaviour under test
+        reference = clf.predict_log_proba(x)
+    ours = class_log_proba(clf, x).numpy()
+    assert np.isneginf(reference).any()  # the case the helper exists for
+    assert np.isfinite(ours).all()
+    finite = np.isfinite(reference)
+    np.testing.assert_allclose(ours[finite], reference[finite], rtol=1e-6, atol=1e-9)
+    assert (ours.argmax(1) == clf.predict(x)).all()
