@@ -17,13 +17,12 @@ are the same for both methods; nothing is tuned per p. Runs go to 2 worker proce
 from __future__ import annotations
 
 import time
-from concurrent.futures import ProcessPoolExecutor
 from itertools import product
-from multiprocessing import get_context
 
 import numpy as np
 import polars as pl
-import torch
+
+from bench._workers import WORKERS, map_in_workers
 
 P_GRID = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
 SEEDS = (0, 1, 2)
@@ -33,12 +32,6 @@ EPOCHS = 8
 BATCH = 128
 LR = 1e-2
 DIM = 64  # encoder: mlp, depth 2, hidden = dim = 64
-WORKERS = 2
-
-
-def _init_worker() -> None:
-    torch.set_num_threads(1)
-
 
 def run_one(p: float, seed: int, method: str) -> dict[str, float | int | str]:
     """Train one method on synthetic_xnor(corruption=p) with `seed`; test figures."""
@@ -98,10 +91,7 @@ def _table(runs: pl.DataFrame) -> list[dict[str, float]]:
 def main() -> dict[str, object]:
     jobs = list(product(P_GRID, SEEDS, METHODS))
     start = time.perf_counter()
-    ctx = get_context("spawn")  # fresh interpreters: no forked torch thread pools
-    with ProcessPoolExecutor(WORKERS, mp_context=ctx, initializer=_init_worker) as pool:
-        results = list(pool.map(run_one, *zip(*jobs, strict=True)))
-    runs = pl.DataFrame(results)
+    runs = pl.DataFrame(map_in_workers(run_one, jobs))
     print(f"synthetic_xnor n={N}, {EPOCHS} epochs, batch {BATCH}, lr {LR}, mlp dim {DIM}; "
           f"test top-1 mean±std over seeds {list(SEEDS)} (all = among all "
           f"{N // 10} test items; k128 = 1 true + 127 sampled; clean / corr = `all` on "
