@@ -27,7 +27,19 @@ def gated_symile_loss(gate: ModalityGate, embeddings: Sequence[Tensor],
                       logit_scale: Tensor | float, *, num_negatives: int | None = None,
                       generator: torch.Generator | None = None,
                       masks: Sequence[Tensor] | None = None) -> Tensor:
-    """Mean over targets of the gated cross-entropy -> scalar.
+    """Mean over targets of the gated cross-entropy -> scalar (`gated_symile_target_losses`,
+    same arguments)."""
+    return torch.stack(gated_symile_target_losses(
+        gate, embeddings, logit_scale, num_negatives=num_negatives, generator=generator,
+        masks=masks)).mean()
+
+
+def gated_symile_target_losses(gate: ModalityGate, embeddings: Sequence[Tensor],
+                               logit_scale: Tensor | float, *,
+                               num_negatives: int | None = None,
+                               generator: torch.Generator | None = None,
+                               masks: Sequence[Tensor] | None = None) -> list[Tensor]:
+    """The gated cross-entropy of each target modality (M scalars, in modality order).
 
     `embeddings`: M aligned (B, D) tensors in modality order; `masks`: M (B,) bool presence
     masks (used by a `hard_missing` gate, ignored otherwise); `generator` draws the sampled
@@ -59,7 +71,7 @@ def gated_symile_loss(gate: ModalityGate, embeddings: Sequence[Tensor],
             assert generator is not None
             terms.append(_sampled(gate, t, context, embeddings[t], ctx_mask, logit_scale,
                                   num_negatives, generator))
-    return torch.stack(terms).mean()
+    return terms
 
 
 def _whole_batch(gate: ModalityGate, target: int, context: list[Tensor], cand: Tensor,

@@ -33,7 +33,18 @@ Negatives = Literal["n", "n_squared"]
 def symile_loss(embeddings: Sequence[Tensor], logit_scale: Tensor | float,
                 negatives: Negatives = "n", *, generator: torch.Generator | None = None,
                 chunk_size: int = 64) -> Tensor:
-    """Symile loss of M >= 2 aligned batches (N, D) -> scalar.
+    """Symile loss of M >= 2 aligned batches (N, D) -> scalar: the mean over anchors of
+    `symile_anchor_losses` (same arguments)."""
+    return torch.stack(symile_anchor_losses(embeddings, logit_scale, negatives,
+                                            generator=generator, chunk_size=chunk_size)).mean()
+
+
+def symile_anchor_losses(embeddings: Sequence[Tensor], logit_scale: Tensor | float,
+                         negatives: Negatives = "n", *,
+                         generator: torch.Generator | None = None,
+                         chunk_size: int = 64) -> list[Tensor]:
+    """The M per-anchor cross-entropies (scalars, in modality order) of M >= 2 aligned
+    batches (N, D).
 
     `generator` draws the "n" permutations (reproducible for a seeded generator). With
     `generator=None` the "n" scheme uses a fixed, documented derangement instead of random
@@ -56,7 +67,7 @@ def symile_loss(embeddings: Sequence[Tensor], logit_scale: Tensor | float,
             terms.append(_anchor_loss_n(anchor, others, scale, generator))
         else:
             terms.append(_anchor_loss_n_squared(anchor, others, scale, chunk_size))
-    return torch.stack(terms).mean()
+    return terms
 
 
 def _permutation(n: int, k: int, generator: torch.Generator | None,

@@ -24,6 +24,7 @@ from robustlab.methods.common import (
     EmbeddingMethod,
     check_bool,
     check_float,
+    mean_of_terms,
 )
 from robustlab.search_space import Distribution, FloatRange
 
@@ -64,5 +65,4 @@ class Clip(EmbeddingMethod):
         scale = self.logit_scale()
         terms = {f"pair_{p}_{q}": info_nce(emb[p], emb[q], scale)
                  for p, q in combinations(self.modalities, 2)}
-        total = torch.stack(list(terms.values())).mean()  # = core.clip_loss
-        return {"loss": total, **{k: v.detach() for k, v in terms.items()}}
+        return mean_of_terms(terms)  # "loss" = core.clip_loss

@@ -101,6 +101,13 @@ class ModalityEncoders(nn.Module):
         return torch.where(mask[:, None], h, self.missing[modality].to(h.dtype))  # (B, D)
 
 
+def mean_of_terms(terms: Mapping[str, Tensor]) -> dict[str, Tensor]:
+    """A loss dict: "loss" = the mean of the named scalar `terms` (it carries the graph),
+    plus each term detached, for logging."""
+    total = torch.stack(list(terms.values())).mean()
+    return {"loss": total, **{k: v.detach() for k, v in terms.items()}}
+
+
 def maybe_normalize(x: Tensor, normalize: bool) -> Tensor:
     return F.normalize(x, dim=-1, eps=1e-8) if normalize else x
 

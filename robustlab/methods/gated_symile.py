@@ -22,7 +22,7 @@ from typing import Any, Literal
 import torch
 from torch import Tensor
 
-from robustlab.core import ModalityGate, gated_symile_loss
+from robustlab.core import ModalityGate, gated_symile_target_losses
 from robustlab.data.batch import Batch
 from robustlab.methods.base import (
     COMMON_SEARCH_SPACE,
@@ -42,6 +42,7 @@ from robustlab.methods.common import (
     check_choice,
     check_float,
     check_int,
+    mean_of_terms,
 )
 from robustlab.search_space import Distribution, FloatRange
 
@@ -125,9 +126,11 @@ class GatedSymile(EmbeddingMethod):
 
     def loss(self, batch: Batch, generator: torch.Generator | None = None) -> dict[str, Tensor]:
         g = default_generator(generator)
-        total = gated_symile_loss(
+        losses = gated_symile_target_losses(
             self.gate, self.embed_batch(batch, g), self.logit_scale(),
             num_negatives=self.options.num_negatives, generator=g,
             masks=[batch.mask[m] for m in self.modalities],
         )
-        return {"loss": total}
+        # "loss" = core.gated_symile_loss; one named term per target modality
+        return mean_of_terms({f"target_{m}": v for m, v in zip(self.modalities, losses,
+                                                               strict=True)})

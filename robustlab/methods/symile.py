@@ -17,7 +17,7 @@ from typing import Literal
 import torch
 from torch import Tensor
 
-from robustlab.core import mip_scores, symile_loss
+from robustlab.core import mip_scores, symile_anchor_losses
 from robustlab.data.batch import Batch
 from robustlab.methods.base import (
     COMMON_SEARCH_SPACE,
@@ -35,6 +35,7 @@ from robustlab.methods.common import (
     check_choice,
     check_float,
     check_int,
+    mean_of_terms,
 )
 from robustlab.search_space import Distribution
 
@@ -75,7 +76,9 @@ class Symile(EmbeddingMethod):
 
     def loss(self, batch: Batch, generator: torch.Generator | None = None) -> dict[str, Tensor]:
         g = default_generator(generator)
-        total = symile_loss(self.embed_batch(batch, g), self.logit_scale(),
-                            self.options.negatives, generator=g,
-                            chunk_size=self.options.chunk_size)
-        return {"loss": total}
+        losses = symile_anchor_losses(self.embed_batch(batch, g), self.logit_scale(),
+                                      self.options.negatives, generator=g,
+                                      chunk_size=self.options.chunk_size)
+        # "loss" = core.symile_loss; one named term per anchor modality
+        return mean_of_terms({f"anchor_{m}": v for m, v in zip(self.modalities, losses,
+                                                               strict=True)})

@@ -55,8 +55,8 @@ MUTANTS = (
            "    positive = scale * mip(anchor, others[0].roll(1, 0), *others[1:])\n"
            "    return (total",
            (SYM + "n_squared_invariant_to_jointly_permuting_the_batch",)),
-    Mutant("symile_weighted_anchors", "symile.py", "    return torch.stack(terms).mean()",
-           "    return (torch.stack(terms) * torch.arange(1.0, len(terms) + 1)).mean()",
+    Mutant("symile_weighted_anchors", "symile.py", "    return terms\n",
+           "    return [t * (i + 1) for i, t in enumerate(terms)]\n",
            (SYM + "n_squared_invariant_to_reordering_the_modalities",)),
     Mutant("symile_chunk_drops_a_row", "symile.py",
            "rows = torch.arange(start, min(start + chunk_size, num_prefix), device=anchor.device)",

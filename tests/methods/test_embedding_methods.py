@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from robustlab.core import clip_loss, symile_loss
+from robustlab.core import clip_loss, gated_symile_loss, symile_loss
 from robustlab.methods.common import LogitScale
 
 
@@ -47,6 +47,10 @@ def test_symile_loss_wires_core(negatives, build, batch):
     expected = symile_loss(_embeddings(model, batch), model.logit_scale(), negatives,
                            generator=torch.Generator().manual_seed(4))
     torch.testing.assert_close(out["loss"].detach(), expected.detach())
+    anchors = [out[f"anchor_{m}"] for m in "abc"]
+    assert set(out) == {"loss", "anchor_a", "anchor_b", "anchor_c"}
+    assert not any(t.requires_grad for t in anchors)  # logged terms carry no graph
+    torch.testing.assert_close(torch.stack(anchors).mean(), expected.detach())
 
 
 def test_symile_n_samples_negatives_and_n_squared_does_not(build, batch):
@@ -135,3 +139,18 @@ def test_gated_sampled_negatives_come_from_the_generator(build, batch):
     model = build("gated_symile", num_negatives=3)
     losses = [model.loss(batch, torch.Generator().manual_seed(s))["loss"].item() for s in (0, 0, 1)]
     assert losses[0] == losses[1] != losses[2]
+
+
+@pytest.mark.parametrize("num_negatives", [None, 3])
+def test_gated_loss_wires_core_with_one_term_per_target(num_negatives, build, batch):
+    model = build("gated_symile", num_negatives=num_negatives)
+    out = model.loss(batch, torch.Generator().manual_seed(2))
+    expected = gated_symile_loss(model.gate, _embeddings(model, batch), model.logit_scale(),
+                                 num_negatives=num_negatives,
+                                 generator=torch.Generator().manual_seed(2),
+                                 masks=[batch.mask[m] for m in "abc"])
+    torch.testing.assert_close(out["loss"].detach(), expected.detach())
+    assert set(out) == {"loss", "target_a", "target_b", "target_c"}
+    targets = torch.stack([out[f"target_{m}"] for m in "abc"])
+    assert not targets.requires_grad and len(set(targets.tolist())) == 3
+    torch.testing.assert_close(targets.mean(), expected.detach())
