@@ -6,11 +6,13 @@ oversubscribing them (two threads per worker make tiny models several times slow
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from typing import Any, TypeVar
 
+import polars as pl
 import torch
 
 WORKERS = 2
@@ -28,3 +30,17 @@ def map_in_workers(fn: Callable[..., R], jobs: Sequence[tuple[Any, ...]],
     ctx = get_context("spawn")  # fresh interpreters: no forked torch thread pools
     with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_one_thread) as pool:
         return list(pool.map(fn, *zip(*jobs, strict=True)))
+
+
+def sweep(fn: Callable[..., dict[str, Any]], jobs: Sequence[tuple[Any, ...]], *, describe: str,
+          table: Callable[[pl.DataFrame], list[dict[str, Any]]],
+          settings: dict[str, Any]) -> dict[str, Any]:
+    """Run `fn(*job)` (one dict of figures each) for every job in workers, print `describe`
+    and `table(runs)`, and return the figures a benchmark's `main` reports."""
+    start = time.perf_counter()
+    runs = pl.DataFrame(map_in_workers(fn, jobs))
+    print(describe)
+    rows = table(runs)
+    wall = time.perf_counter() - start
+    print(f"{len(jobs)} runs in {wall:.0f} s on {WORKERS} workers")
+    return {"table": rows, "runs": runs.to_dicts(), "wall_s": wall, "settings": settings}

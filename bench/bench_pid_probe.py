@@ -27,7 +27,7 @@ from itertools import product
 import numpy as np
 import polars as pl
 
-from bench._workers import WORKERS, map_in_workers
+from bench._workers import sweep
 
 SETTINGS = ("redundancy", "synergy")
 LATENT_DIMS = (1, 2, 8)
@@ -86,14 +86,12 @@ def _table(runs: pl.DataFrame) -> list[dict[str, object]]:
 
 
 def main() -> dict[str, object]:
-    jobs = list(product(SETTINGS, LATENT_DIMS, SEEDS, METHODS))
-    start = time.perf_counter()
-    runs = pl.DataFrame(map_in_workers(run_one, jobs))
-    print(f"pid n={N}, {EPOCHS} epochs, batch {BATCH}, lr {LR}, mlp dim {DIM}; linear-probe "
-          f"test balanced accuracy, mean±std over seeds {list(SEEDS)} (chance 0.5)")
-    rows = _table(runs)
-    wall = time.perf_counter() - start
-    print(f"{len(jobs)} runs in {wall:.0f} s on {WORKERS} workers")
-    return {"table": rows, "runs": runs.to_dicts(), "wall_s": wall,
-            "settings": {"n": N, "epochs": EPOCHS, "batch": BATCH, "lr": LR, "dim": DIM,
-                         "seeds": list(SEEDS)}}
+    return sweep(
+        run_one, list(product(SETTINGS, LATENT_DIMS, SEEDS, METHODS)),
+        describe=f"pid n={N}, {EPOCHS} epochs, batch {BATCH}, lr {LR}, mlp dim {DIM}; "
+                 f"linear-probe test balanced accuracy, mean±std over seeds {list(SEEDS)} "
+                 f"(chance 0.5)",
+        table=_table,
+        settings={"n": N, "epochs": EPOCHS, "batch": BATCH, "lr": LR, "dim": DIM,
+                  "seeds": list(SEEDS)},
+    )

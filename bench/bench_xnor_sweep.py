@@ -22,7 +22,7 @@ from itertools import product
 import numpy as np
 import polars as pl
 
-from bench._workers import WORKERS, map_in_workers
+from bench._workers import sweep
 
 P_GRID = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
 SEEDS = (0, 1, 2)
@@ -89,16 +89,13 @@ def _table(runs: pl.DataFrame) -> list[dict[str, float]]:
 
 
 def main() -> dict[str, object]:
-    jobs = list(product(P_GRID, SEEDS, METHODS))
-    start = time.perf_counter()
-    runs = pl.DataFrame(map_in_workers(run_one, jobs))
-    print(f"synthetic_xnor n={N}, {EPOCHS} epochs, batch {BATCH}, lr {LR}, mlp dim {DIM}; "
-          f"test top-1 mean±std over seeds {list(SEEDS)} (all = among all "
-          f"{N // 10} test items; k128 = 1 true + 127 sampled; clean / corr = `all` on "
-          f"intact / corrupted examples)")
-    rows = _table(runs)
-    wall = time.perf_counter() - start
-    print(f"{len(jobs)} runs in {wall:.0f} s on {WORKERS} workers")
-    return {"table": rows, "runs": runs.to_dicts(), "wall_s": wall,
-            "settings": {"n": N, "epochs": EPOCHS, "batch": BATCH, "lr": LR, "dim": DIM,
-                         "seeds": list(SEEDS)}}
+    return sweep(
+        run_one, list(product(P_GRID, SEEDS, METHODS)),
+        describe=f"synthetic_xnor n={N}, {EPOCHS} epochs, batch {BATCH}, lr {LR}, mlp dim "
+                 f"{DIM}; test top-1 mean±std over seeds {list(SEEDS)} (all = among all "
+                 f"{N // 10} test items; k128 = 1 true + 127 sampled; clean / corr = `all` "
+                 f"on intact / corrupted examples)",
+        table=_table,
+        settings={"n": N, "epochs": EPOCHS, "batch": BATCH, "lr": LR, "dim": DIM,
+                  "seeds": list(SEEDS)},
+    )
