@@ -43,6 +43,7 @@ __all__ = [
     "DivergedError",
     "EpochReport",
     "Task",
+    "TermMeans",
     "TrainConfig",
     "TrainResult",
     "resolve_device",
@@ -224,8 +225,7 @@ def _run_epoch(
     start = time.perf_counter()
     order_seed, loss_seed, global_seed, perturb_seed = _epoch_seeds(config.seed, epoch)
     generator = torch.Generator(device=data.device).manual_seed(loss_seed)
-    sums: dict[str, float] = {}
-    seen = 0
+    means = TermMeans()
     method.train()
     with torch.random.fork_rng(devices=_cuda_devices(data.device)):
         torch.manual_seed(global_seed)  # dropout / augmentations that use the global RNG
@@ -234,12 +234,29 @@ def _run_epoch(
                 batch = perturb_batch(batch, perturbation, perturb_seed)
             terms = train_step(method, batch, generator, optimizer, scheduler, config)
             _check_finite(terms, epoch, step)
-            for name, value in terms.items():
-                sums[name] = sums.get(name, 0.0) + value * batch.size
-            seen += batch.size
-    means = {name: total / seen for name, total in sums.items()}
+            means.add(terms, batch.size)
     metric = validate(method, dataset, task, config.seed)
-    return EpochReport(epoch, means["loss"], metric, means, time.perf_counter() - start)
+    epoch_terms = means.result()
+    return EpochReport(epoch, epoch_terms["loss"], metric, epoch_terms,
+                       time.perf_counter() - start)
+
+
+class TermMeans:
+    """Example-weighted means of named loss terms over an epoch. Each term is averaged over
+    the batches that reported it: a fusion method leaves out a view whose modality is
+    missing from the whole batch, and that batch must not count as a zero."""
+
+    def __init__(self) -> None:
+        self.sums: dict[str, float] = {}
+        self.counts: dict[str, int] = {}
+
+    def add(self, terms: dict[str, float], size: int) -> None:
+        for name, value in terms.items():
+            self.sums[name] = self.sums.get(name, 0.0) + value * size
+            self.counts[name] = self.counts.get(name, 0) + size
+
+    def result(self) -> dict[str, float]:
+        return {name: total / self.counts[name] for name, total in self.sums.items()}
 
 
 def train_step(
@@ -251,7 +268,9 @@ def train_step(
     config: TrainConfig,
 ) -> dict[str, float]:
     """One optimisation step exactly as `train` runs it (bf16 autocast when configured,
-    backward, clipping, AdamW and scheduler step); the loss terms as floats."""
+    backward, clipping, AdamW and scheduler step); the loss terms as floats, plus
+    `grad_norm`, the total gradient norm before clipping. A non-finite loss or gradient
+    norm skips the update (the caller raises `DivergedError` on it)."""
     device_type = batch.index.device.type
     with torch.autocast(device_type=device_type, dtype=torch.bfloat16, enabled=config.bf16):
         terms = method.loss(batch, generator)
@@ -259,18 +278,21 @@ def train_step(
         raise KeyError(f"{type(method).__name__}.loss returned no 'loss' term ({list(terms)})")
     optimizer.zero_grad(set_to_none=True)
     terms["loss"].float().backward()
-    if config.grad_clip is not None:
-        torch.nn.utils.clip_grad_norm_(method.parameters(), config.grad_clip)
-    if math.isfinite(float(terms["loss"].detach())):
+    # max_norm = inf measures without scaling: a finite loss can still overflow a gradient
+    clip = config.grad_clip if config.grad_clip is not None else math.inf
+    grad_norm = float(torch.nn.utils.clip_grad_norm_(method.parameters(), clip))
+    values = {name: float(value.detach()) for name, value in terms.items()}
+    if math.isfinite(values["loss"]) and math.isfinite(grad_norm):
         optimizer.step()  # a non-finite step would poison the weights the caller keeps
         scheduler.step()
-    return {name: float(value.detach()) for name, value in terms.items()}
+    return {**values, "grad_norm": grad_norm}
 
 
 def _check_finite(terms: dict[str, float], epoch: int, step: int) -> None:
-    if not math.isfinite(terms["loss"]):
+    if not (math.isfinite(terms["loss"]) and math.isfinite(terms["grad_norm"])):
         shown = ", ".join(f"{k}={v:.4g}" for k, v in terms.items())
-        raise DivergedError(f"non-finite training loss at epoch {epoch}, step {step}: {shown}")
+        raise DivergedError(f"non-finite training loss or gradient at epoch {epoch}, "
+                            f"step {step}: {shown}")
 
 
 def validate(method: Method, dataset: TrimodalDataset, task: Task, seed: int) -> float:

@@ -4,6 +4,7 @@ parameter groups, train-time perturbation, the probe protocol. Tiny real data an
 from __future__ import annotations
 
 import dataclasses
+import math
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +14,7 @@ import torch
 from perturbations import OPERATORS
 from robustlab.data import TrimodalDataset
 from robustlab.evaluate import balanced_accuracy, evaluate, top1
-from robustlab.train import DivergedError, EpochReport, Task, TrainConfig, train
+from robustlab.train import DivergedError, EpochReport, Task, TermMeans, TrainConfig, train
 
 from .conftest import Builder
 
@@ -117,9 +118,25 @@ def test_nan_loss_raises_diverged_and_keeps_finite_weights(
     splits = {**xor_small.splits, "train": train_split.replace(features=poisoned)}
     broken = dataclasses.replace(xor_small, splits=splits)
     method = build("symile", broken)
-    with pytest.raises(DivergedError, match="non-finite training loss at epoch 1, step 0"):
+    with pytest.raises(DivergedError, match="non-finite training loss or gradient at epoch 1"):
         train(method, broken, FAST, task=RETRIEVE_B)
     assert all(torch.isfinite(t).all() for t in _weights(method))
+
+
+@pytest.mark.parametrize("grad_clip", [1.0, None])
+def test_finite_loss_with_overflowing_gradient_raises_before_the_update(
+    xor_small: TrimodalDataset, build: Builder, grad_clip: float | None
+) -> None:
+    """A finite loss whose gradient overflows (as bf16 can) must not reach AdamW: the
+    weights stay as they were and the run is diverged."""
+    method = build("clip", xor_small)
+    before = _weights(method)
+    param = next(method.parameters())
+    param.register_hook(lambda g: g * math.inf)  # the overflow, injected in backward
+    config = dataclasses.replace(FAST, grad_clip=grad_clip)
+    with pytest.raises(DivergedError, match=r"step 0: loss=[0-9.]+.*grad_norm=(inf|nan)"):
+        train(method, xor_small, config, task=RETRIEVE_B)
+    assert _same(before, _weights(method))
 
 
 def test_gate_parameter_group_gets_its_lr_multiplier_and_no_decay(
@@ -191,3 +208,10 @@ def test_resuming_a_finished_run_trains_nothing_and_restores_the_best(
     assert (result.best_metric, result.best_epoch, result.epochs_run) == (
         done.best_metric, done.best_epoch, done.epochs_run)
     assert _same(_weights(again), _weights(first))
+
+
+def test_epoch_term_means_count_only_the_batches_that_report_a_term() -> None:
+    means = TermMeans()
+    means.add({"loss": 1.0, "view_c": 3.0}, size=10)
+    means.add({"loss": 2.0}, size=30)  # c missing from the whole batch: no view_c term
+    assert means.result() == {"loss": pytest.approx(1.75), "view_c": pytest.approx(3.0)}
