@@ -10,12 +10,14 @@ Both return one row per example of the evaluated split, keyed by `example_id`:
 
 These are the rows of `predictions.parquet`; the study runner adds method / seed / condition.
 
-Ties. Scores within `TIE_RTOL` (relative, float32 scores) of the true item's score count as
-tied with it. The true item's position among its ties is drawn uniformly at random: with `g`
-items scoring strictly higher and `t` others tied, `rank = 1 + g + k` with `k` uniform on
-`{0, …, t}` (the position it would get under a uniformly random order of the tied items).
-The draws come from a generator seeded by `seed`, one per example in split order, so the same
-seed and split give the same ranks. A model that scores every candidate alike therefore ranks
+Ties. Scores within `TIE_RTOL` × (the largest finite |score| of the query's row) of the true
+item's score count as tied with it: relative to the row's scale, so a model whose scores are
+all tiny (normalised MIPs are ~1/D) is judged as finely as one whose scores are large. The
+true item's position among its ties is drawn uniformly at random: with `g` items scoring
+strictly higher and `t` others tied, `rank = 1 + g + k` with `k` uniform on `{0, …, t}`
+(the position it would get under a uniformly random order of the tied items). The draws
+come from a generator seeded by `seed`, one per example in split order, so the same seed
+and split give the same ranks. A model that scores every candidate alike therefore ranks
 at chance instead of "winning" by the candidates' order.
 """
 
@@ -120,12 +122,12 @@ def _retrieval(
             f"task.target: {target!r} is not a modality of dataset {dataset.name!r} "
             f"(valid: {list(dataset.modalities)})"
         )
-    bank, true_row = _candidate_pool(dataset, split, target)
+    bank, bank_mask, true_row = _candidate_pool(dataset, split, target)
     device = device_of(method)
-    cand = _encode_candidates(method, target, bank, device)  # (P, D')
+    cand = _encode_candidates(method, target, bank, bank_mask, device)  # (P, D')
     sample_rng, tie_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2))
     pool = bank.shape[0]
-    chunk = max(1, SCORE_BUDGET // max(pool, 1))
+    chunk = min(ENCODE_CHUNK, max(1, SCORE_BUDGET // max(pool, 1)))  # queries per block
     ranks, margins = [], []
     for rows in _chunks(len(split), chunk):
         query = method.encode_query(split.to_batch(rows).to(device), target)
@@ -143,16 +145,23 @@ def _retrieval(
 
 def _candidate_pool(
     dataset: TrimodalDataset, split: Split, target: str
-) -> tuple[np.ndarray, np.ndarray]:
-    """(P, d_target) candidate inputs and, per example, the row of its true item."""
-    if target in dataset.candidate_banks:
-        if target not in split.candidate_id:
-            raise ValueError(
-                f"dataset {dataset.name!r} has a candidate bank for {target!r} but the split "
-                f"has no candidate_id[{target!r}] naming each example's true row"
-            )
-        return dataset.candidate_banks[target], np.asarray(split.candidate_id[target])
-    return split.features[target], np.arange(len(split))
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+    """(P, d_target) candidate inputs, their (P,) presence mask (None: a bank, all present)
+    and, per example, the row of its true item."""
+    if target not in dataset.candidate_banks:
+        return split.features[target], split.masks[target], np.arange(len(split))
+    if target not in split.candidate_id:
+        raise ValueError(
+            f"dataset {dataset.name!r} has a candidate bank for {target!r} but the split "
+            f"has no candidate_id[{target!r}] naming each example's true row"
+        )
+    if not split.masks[target].all():
+        raise ValueError(
+            f"dataset {dataset.name!r} retrieves {target!r} among a fixed candidate bank, "
+            f"but the split marks {target!r} missing for some examples: a perturbation of "
+            f"the target cannot reach the bank (perturb the context modalities instead)"
+        )
+    return dataset.candidate_banks[target], None, np.asarray(split.candidate_id[target])
 
 
 def _sample_candidates(
@@ -178,8 +187,8 @@ def rank_of_true(
     random (module docstring)."""
     scores = torch.nan_to_num(scores.float(), nan=-torch.inf)  # (b, C)
     s_true = scores.gather(1, truth[:, None])  # (b, 1)
-    finite = torch.isfinite(s_true)
-    tol = TIE_RTOL * torch.where(finite, s_true.abs().clamp(min=1.0), torch.zeros_like(s_true))
+    row_scale = torch.where(torch.isfinite(scores), scores.abs(), 0.0).amax(1, keepdim=True)
+    tol = TIE_RTOL * torch.where(torch.isfinite(s_true), row_scale, 0.0)  # (b, 1)
     both_inf = torch.isinf(scores) & torch.isinf(s_true) & (scores == s_true)
     tied = ((scores - s_true).abs() <= tol) | both_inf  # (b, C), includes the true column
     greater = ((scores > s_true) & ~tied).sum(1)
@@ -254,10 +263,14 @@ def features(method: Method, split: Split, device: torch.device) -> np.ndarray:
 
 
 def _encode_candidates(
-    method: Method, target: str, bank: np.ndarray, device: torch.device
+    method: Method, target: str, bank: np.ndarray, mask: np.ndarray | None,
+    device: torch.device,
 ) -> Tensor:
     parts = [
-        method.encode_candidates(target, torch.as_tensor(bank[rows], device=device).float())
+        method.encode_candidates(
+            target, torch.as_tensor(bank[rows], device=device).float(),
+            None if mask is None else torch.as_tensor(mask[rows], device=device),
+        )
         for rows in _chunks(bank.shape[0], ENCODE_CHUNK)
     ]
     return torch.cat(parts)

@@ -93,8 +93,10 @@ class Method(nn.Module, ABC):
         """The context side of retrieval: everything but `target`, for B queries."""
 
     @abstractmethod
-    def encode_candidates(self, target: str, x: Tensor) -> Tensor:
-        """(C, d_target) candidate inputs -> (C, D') candidate representations."""
+    def encode_candidates(self, target: str, x: Tensor, mask: Tensor | None = None) -> Tensor:
+        """(C, d_target) candidate inputs (+ (C,) presence mask; None = all present) ->
+        (C, D') candidate representations. A missing candidate is encoded as the method
+        encodes a missing modality in training, not from its zero-filled values."""
 
     @abstractmethod
     def score(self, target: str, query: Query, candidates: Tensor) -> Tensor:

@@ -139,9 +139,9 @@ class EmbeddingMethod(Method):
         query = {m: self.encode(m, batch.x[m], batch.mask[m]) for m in self.context_of(target)}
         return query | {f"mask:{m}": batch.mask[m] for m in self.context_of(target)}
 
-    def encode_candidates(self, target: str, x: Tensor) -> Tensor:
+    def encode_candidates(self, target: str, x: Tensor, mask: Tensor | None = None) -> Tensor:
         self.context_of(target)
-        return self.encode(target, x)  # (C, D)
+        return self.encode(target, x, mask)  # (C, D)
 
     def context_embeddings(self, target: str, query: Query) -> list[Tensor]:
         return [query[m] for m in self.context_of(target)]

@@ -201,9 +201,9 @@ class FusionMethod(Method):
         tokens = self.fusion.tokenize({m: batch.x[m] for m in context})
         return {"z": self.project(self.fusion.fuse(tokens, {m: batch.mask[m] for m in context}))}
 
-    def encode_candidates(self, target: str, x: Tensor) -> Tensor:
+    def encode_candidates(self, target: str, x: Tensor, mask: Tensor | None = None) -> Tensor:
         self.context_of(target)
-        return self.encode(target, x)
+        return self.encode(target, x, mask)  # (C, K)
 
     def score(self, target: str, query: Query, candidates: Tensor) -> Tensor:
         return query["z"] @ candidates.T  # (B, C) cosines

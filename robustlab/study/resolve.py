@@ -79,6 +79,7 @@ def _resolve(spec: StudySpec, source: Path) -> Plan:
     variants = tuple(_variant(spec, name, raw, modalities, train_op)
                      for name, raw in spec.methods.items())
     conditions = tuple(expand_grid(spec.eval_grid, modalities))
+    _check_bank_target(task, dataset, conditions)
     return Plan(spec=spec, source=source, data=data, dataset=dataset, encoder=encoder,
                 task=task, train=train, variants=variants, conditions=conditions,
                 train_perturbation=train_op, modalities=modalities)
@@ -110,6 +111,22 @@ def _check_task(spec: StudySpec, modalities: tuple[str, ...]) -> None:
     if spec.budget.metric != want:
         raise SpecError(f"budget.metric: the {spec.task.protocol} protocol reports {want!r}, "
                         f"got {spec.budget.metric!r}")
+
+
+def _check_bank_target(task: Any, dataset: Any, conditions: tuple[Condition, ...]) -> None:
+    """A retrieval target drawn from a fixed candidate bank (symile_xor's 2^d vectors) is
+    never read from the test split, so a condition that perturbs it would change nothing
+    while claiming to: an error, not a silent no-op."""
+    if task.protocol != "retrieval" or task.target not in dataset.candidate_banks:
+        return
+    for condition in conditions[1:]:
+        if task.target in getattr(condition.operator, "modalities", ()):
+            context = [m for m in dataset.modalities if m != task.target]
+            raise SpecError(
+                f"eval_grid: condition {condition.id!r} perturbs the retrieval target "
+                f"{task.target!r}, whose candidates are dataset {dataset.name!r}'s fixed bank "
+                f"(perturbations do not reach it); perturb {' or '.join(context)} instead"
+            )
 
 
 def _train_config(spec: StudySpec) -> Any:

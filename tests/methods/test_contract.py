@@ -135,6 +135,15 @@ def test_missing_rows_ignore_their_values(name, build, batch):
             s_dirty = model.score(target, model.encode_query(dirty, target), cands)
             torch.testing.assert_close(s_clean, s_dirty)
         torch.testing.assert_close(model.features(batch), model.features(dirty))
+        for target in TARGETS:  # a missing candidate: its mask, not its values
+            mask = batch.mask[target]
+            clean = model.encode_candidates(target, batch.x[target], mask)
+            torch.testing.assert_close(
+                clean, model.encode_candidates(target, dirty.x[target], mask))
+            assert torch.allclose(clean[mask], model.encode_candidates(
+                target, batch.x[target])[mask])  # present rows: as without a mask
+            assert not torch.allclose(clean[~mask], model.encode_candidates(
+                target, dirty.x[target])[~mask])  # ... and the mask is what decides
     g = [torch.Generator().manual_seed(0) for _ in range(2)]
     torch.testing.assert_close(model.loss(batch, g[0])["loss"], model.loss(dirty, g[1])["loss"])
 

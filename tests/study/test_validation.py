@@ -65,6 +65,8 @@ BAD_FILES = [
      ["methods.clip.search.l_r", "did you mean 'lr'"]),
     ({"search": {"gate_lr_mul": 2.0}}, ["search.gate_lr_mul", "in no method's search space"]),
     ({"name": _DELETE}, ["name", "Field required"]),
+    ({"data": {"kind": "symile_xor", "d": 2, "n": 600}, "task.target": "b"},
+     ["eval_grid", "'missing", "retrieval target 'b'", "fixed bank", "perturb a or c"]),
 ]
 
 

@@ -63,6 +63,26 @@ def test_perturbed_split_keeps_every_example(xor_small: TrimodalDataset,
     assert joined.height == len(test) and joined["perturbed"].sum() == len(test) // 2
 
 
+def test_missing_targets_are_candidates_through_their_mask(build: Builder) -> None:
+    """Retrieving a target that is missing for some test examples: those candidates are
+    encoded as missing (the method's missing embedding / CLS-only fusion), so the values
+    left in their rows cannot change any rank."""
+    data = DATASETS.get("synthetic_xnor")(n=400, dim=64).build(0)
+    test = data.split("test")
+    perturbed, _ = perturb_split(test, OPERATORS.get("missing")(modality="a", fraction=0.5),
+                                 seed=0)
+    noisy_a = perturbed.features["a"].copy()
+    gone = ~perturbed.masks["a"]
+    noisy_a[gone] = np.random.default_rng(1).standard_normal((int(gone.sum()), 64))
+    garbage = perturbed.replace(features={**perturbed.features, "a": noisy_a})
+    for name in ("symile", "comm"):
+        method = build(name, data)
+        frames = [evaluate(method, data, s, task=Task(target="a"), seed=0)
+                  for s in (perturbed, garbage)]
+        assert frames[0].equals(frames[1]), name
+        assert frames[0].height == len(test)  # every example kept
+
+
 def test_probe_balanced_accuracy_matches_sklearn(pid_small: TrimodalDataset,
                                                  build: Builder) -> None:
     method = build("coral", pid_small)

@@ -82,6 +82,19 @@ def test_near_ties_within_float_rounding_count_as_ties() -> None:
     assert ranks == {1, 2}
 
 
+@given(scale=st.sampled_from([1e-6, 1e-3, 1.0, 1e3]), seed=st.integers(0, 2**16))
+@settings(max_examples=30, deadline=None)
+def test_ranks_do_not_depend_on_the_scale_of_the_scores(scale: float, seed: int) -> None:
+    """Distinct scores rank the same however small they all are (normalised MIP scores are
+    ~1/D): a tie is judged relative to the row's scale, not against an absolute floor."""
+    rng = np.random.default_rng(seed)
+    scores = rng.permutation(np.arange(1, 9, dtype=np.float64))[None, :].repeat(8, axis=0)
+    truth = np.arange(8)
+    expected = 9 - scores[0]  # the score k ranks 9 - k among 1..8
+    rank, _ = _rank((scores * scale).astype(np.float32), truth, seed)
+    assert np.array_equal(rank, expected.astype(np.int64))
+
+
 def test_nan_scores_never_win() -> None:
     scores = np.array([[np.nan, 0.5, 0.1], [0.2, np.nan, np.nan]], dtype=np.float32)
     rank, _ = _rank(scores, np.array([0, 1]))
