@@ -196,3 +196,50 @@ def test_gate_rejects_bad_inputs():
     with pytest.raises(ValueError, match="chunk_size"):
         gate.score(0, [x, x], x, chunk_size=0)
     assert torch.isfinite(mip(x, x)).all()
+
+
+def _design_score(gate: ModalityGate, target: int, context: list[torch.Tensor],
+                  cand: torch.Tensor) -> torch.Tensor:
+    """DESIGN §4 written out loop by loop, independently of the gate's code: for query b,
+    candidate c and context modality m,
+        τ = softplus(log_temp) + 0.1,  q = normalize(Q_t c),  k_m = normalize(K_m e_m),
+        null = (head(c) + null_bias_t) / τ,  w_m = σ(⟨q, k_m⟩ / τ) · (1 − σ(null)),
+        g_m = normalize(e_m + σ(strength) (1 − w_m) (n_m − e_m)),
+        score = ⟨c, ⊙_m g_m⟩ · D^((M−1)/2)."""
+    tau = F.softplus(gate.log_temp) + 0.1
+    alpha = torch.sigmoid(gate.strength)
+    neutral = F.normalize(gate.neutral_raw, dim=1)
+    ids = [m for m in range(gate.num_modalities) if m != target]
+    out = torch.empty(context[0].shape[0], cand.shape[0], dtype=torch.float64)
+    for j, c in enumerate(cand):
+        q = F.normalize(gate.query[target] @ c, dim=0)
+        h = F.layer_norm(F.normalize(c, dim=0), (gate.dim,), gate.null_norm_weight,
+                         gate.null_norm_bias)
+        head = gate.null_w2 @ torch.relu(gate.null_w1 @ h + gate.null_b1) + gate.null_b2
+        p_null = torch.sigmoid((head[0] + gate.null_bias[target]) / tau)
+        for b in range(context[0].shape[0]):
+            product = torch.ones(gate.dim, dtype=torch.float64)
+            for m, e in zip(ids, context, strict=True):
+                k = F.normalize(gate.key[m] @ e[b], dim=0)
+                w = torch.sigmoid(q @ k / tau) * (1 - p_null)
+                product = product * F.normalize(e[b] + alpha * (1 - w) * (neutral[m] - e[b]),
+                                                dim=0)
+            out[b, j] = c @ product * gate.dim ** ((gate.num_modalities - 1) / 2)
+    return out
+
+
+@pytest.mark.parametrize("target", [0, 1, 2])
+def test_score_matches_the_design_formula_written_out(target):
+    gate = ModalityGate(3, 6, key_dim=4, seed=3).double()
+    with torch.no_grad():  # move every parameter off its tidy initial value
+        for p in gate.parameters():
+            p.add_(0.3 * torch.randn(p.shape, generator=torch.Generator().manual_seed(7),
+                                     dtype=p.dtype))
+        gate.strength.fill_(0.5)  # α ≈ 0.62: the gate matters
+    g = torch.Generator().manual_seed(target)
+    context = [torch.randn(4, 6, generator=g, dtype=torch.float64) for _ in range(2)]
+    cand = torch.randn(5, 6, generator=g, dtype=torch.float64)
+    with torch.no_grad():
+        got = gate.score(target, context, cand)
+        torch.testing.assert_close(got, _design_score(gate, target, context, cand),
+                                   rtol=1e-10, atol=1e-12)

@@ -118,6 +118,31 @@ def test_ablation_switches_reach_the_gate(option, value, attribute, build, batch
     assert torch.isfinite(out["loss"])
 
 
+@pytest.mark.parametrize(("option", "value"), [
+    ("neutral", "ones"), ("neutral", "none"), ("use_null", False),
+    ("gate_type", "softmax"), ("mode", "matrix"), ("hard_missing", True),
+])
+def test_ablation_switches_change_the_scores(option, value, build, batch):
+    """Same trainable weights wherever both models have them, one switch flipped: the
+    retrieval scores must change (a switch the scorer ignored would leave them equal).
+    (`neutral: frozen` starts where `learned` does and differs only in training: the core
+    tests check that its direction is no parameter.)"""
+    default, ablated = build("gated_symile"), build("gated_symile", **{option: value})
+    mine = dict(ablated.named_parameters())
+    shared = {k: v for k, v in default.state_dict().items()
+              if k in mine and mine[k].shape == v.shape}
+    ablated.load_state_dict(shared, strict=False)
+    with torch.no_grad():
+        for m in (default, ablated):
+            m.gate.strength.fill_(2.0)  # make the gate matter (init strength is tiny)
+        # target a: the context b, c is missing on rows 1, 2, 3 and 7 (for hard_missing)
+        s_default, s_ablated = (
+            m.eval().score("a", m.encode_query(batch, "a"), m.encode_candidates("a", batch.x["a"]))
+            for m in (default, ablated)
+        )
+    assert not torch.allclose(s_default, s_ablated, atol=1e-5)
+
+
 def test_hard_missing_uses_the_query_masks(build, make_batch):
     """With hard_missing the gate sees the context masks through the query: scores change
     only on rows whose context has a missing modality."""
