@@ -20,7 +20,9 @@ unless said otherwise):
   the modality also leaves the softmax, so the other weights ignore its embedding); without
   hard_missing the mask is ignored (missing modalities enter through the method's learned
   embedding);
-- parameters are drawn from a torch.Generator seeded by `seed`, never the global RNG;
+- parameters are drawn from a torch.Generator seeded by `seed`, never the global RNG, and
+  exist only where they are used (no NULL head or bias without `use_null`; no τ in the
+  matrix mode without NULL), so an ablation's parameter count is what it trains;
 - the gate computes in float32 (float64 inputs stay float64) with autocast disabled.
 """
 
@@ -83,19 +85,25 @@ class ModalityGate(nn.Module):
         self.mode, self.hard_missing, self.eps = mode, hard_missing, eps
         gen = torch.Generator().manual_seed(seed)
         m = num_modalities
-        self.log_temp = nn.Parameter(torch.tensor(math.log(temperature_init)))
         self.strength = nn.Parameter(torch.tensor(float(strength_init)))
-        self.null_bias = nn.Parameter(torch.zeros(m))
+        # A parameter exists only where it is used: an ablation must neither count nor
+        # optimise weights that never receive a gradient. τ divides the attention logits
+        # and the NULL logit; the matrix mode without NULL has neither.
+        if mode == "attention" or use_null:
+            self.log_temp = nn.Parameter(torch.tensor(math.log(temperature_init)))
+        if use_null:
+            self.null_bias = nn.Parameter(torch.zeros(m))
         if mode == "attention":
             self.query = _uniform((m, key_dim, dim), dim, gen)  # Q_t, one per target
             self.key = _uniform((m, key_dim, dim), dim, gen)  # K_m, one per modality
+        if mode == "attention" and use_null:
             self.null_norm_weight = nn.Parameter(torch.ones(dim))
             self.null_norm_bias = nn.Parameter(torch.zeros(dim))
             self.null_w1, self.null_b1 = _uniform((key_dim, dim), dim, gen), _uniform(
                 (key_dim,), dim, gen)
             self.null_w2, self.null_b2 = _uniform((1, key_dim), key_dim, gen), _uniform(
                 (1,), key_dim, gen)
-        else:  # logit 0: sigmoid keeps half, softmax starts uniform
+        if mode == "matrix":  # logit 0: sigmoid keeps half, softmax starts uniform
             self.matrix_logits = nn.Parameter(torch.zeros(m, m))
         self._init_neutral(neutral, gen)
 
@@ -209,9 +217,12 @@ class ModalityGate(nn.Module):
     def _keep(self, target: int, context: list[Tensor], keys: list[Tensor] | None,
               cand: Tensor, mask: Tensor | None, per_pair: bool) -> KeepWeights:
         batch = context[0].shape[0]
+        logits = self._logits(target, context, keys, cand, per_pair)  # (B, C, M-1)
+        if not self.use_null:
+            return self._probs(logits, logits.new_zeros(logits.shape[:-1]), mask)
         null = self._null_logits(target, cand)  # (C,) shared or (B, C) per pair
         null = null.expand(batch, -1) if not per_pair else null
-        return self._probs(self._logits(target, context, keys, cand, per_pair), null, mask)
+        return self._probs(logits, null, mask)
 
     def keep_weights(self, target: int, context: Sequence[Tensor], candidates: Tensor, *,
                      context_mask: Sequence[Tensor] | None = None) -> KeepWeights:

@@ -62,8 +62,10 @@ def randomize_gate(gate: ModalityGate, seed: int) -> ModalityGate:
     """Move every scalar parameter off its init so the gate is far from trivial."""
     gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():
-        gate.null_bias.copy_(torch.randn(gate.null_bias.shape, generator=gen) * 2)
-        gate.log_temp.copy_(torch.randn((), generator=gen) * 0.5)
+        if gate.use_null:
+            gate.null_bias.copy_(torch.randn(gate.null_bias.shape, generator=gen) * 2)
+        if hasattr(gate, "log_temp"):  # absent in the matrix mode without NULL (unused)
+            gate.log_temp.copy_(torch.randn((), generator=gen) * 0.5)
         if gate.mode == "matrix":
             gate.matrix_logits.copy_(torch.randn(gate.matrix_logits.shape, generator=gen) * 2)
     return gate

@@ -20,6 +20,26 @@ from robustlab.search_space import Choice, FloatRange, IntRange
 
 NAMES = METHODS.names()
 TARGETS = ("a", "b", "c")
+# The behavioural checks run on every method's defaults and on the option switches that
+# change what the loss or the scorer computes (ablations, negative schemes, extra views).
+SWITCHES: dict[str, list[dict[str, object]]] = {
+    "clip": [{"normalize": False}],
+    "symile": [{"negatives": "n_squared"}, {"normalize": False}],
+    "gated_symile": [{"num_negatives": 3}, {"neutral": "none"}, {"neutral": "ones"},
+                     {"use_null": False}, {"gate_type": "softmax"}, {"mode": "matrix"},
+                     {"mode": "matrix", "use_null": False}, {"hard_missing": True},
+                     {"gate_type": "softmax", "hard_missing": True}],
+    "comm": [{"pair_views": True}],
+    "coral": [{"ortho_weight": 0.0}],
+}
+VARIANTS = [(name, {}) for name in NAMES] + [
+    (name, options) for name in NAMES for options in SWITCHES.get(name, [])
+]
+
+
+def variant_id(variant: tuple[str, dict[str, object]]) -> str:
+    name, options = variant
+    return "-".join([name, *(f"{k}={v}" for k, v in options.items())])
 
 
 def test_registry_holds_the_five_methods():
@@ -29,9 +49,10 @@ def test_registry_holds_the_five_methods():
         assert cls.name == name and cls.__module__ == f"robustlab.methods.{name}"
 
 
-@pytest.mark.parametrize("name", NAMES)
-def test_loss_forward_backward_finite(name, build, batch):
-    model = build(name)
+@pytest.mark.parametrize("variant", VARIANTS, ids=variant_id)
+def test_loss_forward_backward_finite(variant, build, batch):
+    name, options = variant
+    model = build(name, **options)
     out = model.loss(batch, torch.Generator().manual_seed(0))
     assert out["loss"].shape == () and torch.isfinite(out["loss"])
     for key, term in out.items():
@@ -44,10 +65,11 @@ def test_loss_forward_backward_finite(name, build, batch):
         assert torch.isfinite(p.grad).all(), n
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("variant", VARIANTS, ids=variant_id)
 @pytest.mark.parametrize("target", TARGETS)
-def test_retrieval_score_shapes(name, target, build, batch, make_batch):
-    model = build(name).eval()
+def test_retrieval_score_shapes(variant, target, build, batch, make_batch):
+    name, options = variant
+    model = build(name, **options).eval()
     pool = make_batch(seed=1, size=5)
     with torch.no_grad():
         query = model.encode_query(batch, target)
@@ -64,9 +86,10 @@ def test_unknown_target_is_an_error(name, build, batch):
         model.encode_query(batch, "d")
 
 
-@pytest.mark.parametrize("name", NAMES)
-def test_features_and_encode_shapes(name, build, batch):
-    model = build(name).eval()
+@pytest.mark.parametrize("variant", VARIANTS, ids=variant_id)
+def test_features_and_encode_shapes(variant, build, batch):
+    name, options = variant
+    model = build(name, **options).eval()
     with torch.no_grad():
         feats = model.features(batch)
         emb = model.encode("b", batch.x["b"], batch.mask["b"])
@@ -74,12 +97,13 @@ def test_features_and_encode_shapes(name, build, batch):
     assert emb.shape[0] == batch.size and emb.ndim == 2 and torch.isfinite(emb).all()
 
 
-@pytest.mark.parametrize("name", NAMES)
-def test_deterministic_given_seeds(name, build, batch):
+@pytest.mark.parametrize("variant", VARIANTS, ids=variant_id)
+def test_deterministic_given_seeds(variant, build, batch):
     """Same build seed -> same weights; same generator seed -> same loss and gradients."""
+    name, options = variant
     runs = []
     for _ in range(2):
-        model = build(name, seed=3)
+        model = build(name, seed=3, **options)
         out = model.loss(batch, torch.Generator().manual_seed(11))
         out["loss"].backward()
         runs.append((model, out["loss"].detach()))
@@ -87,28 +111,30 @@ def test_deterministic_given_seeds(name, build, batch):
     assert torch.equal(l1, l2)
     for (n, p), (_, q) in zip(m1.named_parameters(), m2.named_parameters(), strict=True):
         assert torch.equal(p, q) and torch.equal(p.grad, q.grad), n
-    other = build(name, seed=4)
+    other = build(name, seed=4, **options)
     assert any(not torch.equal(p, q) for p, q in zip(m1.parameters(), other.parameters(),
                                                      strict=True))
 
 
-@pytest.mark.parametrize("name", NAMES)
-def test_global_rng_untouched(name, build, batch):
+@pytest.mark.parametrize("variant", VARIANTS, ids=variant_id)
+def test_global_rng_untouched(variant, build, batch):
     """Building and the loss draw only from their own seed / generator."""
+    name, options = variant
     torch.manual_seed(123)
     before = torch.get_rng_state()
-    model = build(name)
+    model = build(name, **options)
     model.loss(batch, torch.Generator().manual_seed(0))["loss"].backward()
     assert torch.equal(before, torch.get_rng_state())
 
 
-@pytest.mark.parametrize("name", NAMES)
-def test_checkpoint_round_trip(name, build, batch):
-    model = build(name, seed=1)
+@pytest.mark.parametrize("variant", VARIANTS, ids=variant_id)
+def test_checkpoint_round_trip(variant, build, batch):
+    name, options = variant
+    model = build(name, seed=1, **options)
     with torch.no_grad():  # move off the initialisation so a fresh build cannot match by luck
         for p in model.parameters():
             p.add_(0.01)
-    restored = build(name, seed=2)
+    restored = build(name, seed=2, **options)
     saved = io.BytesIO()
     torch.save(model.state_dict(), saved)  # as train's checkpoints do
     saved.seek(0)
@@ -124,10 +150,11 @@ def test_checkpoint_round_trip(name, build, batch):
         assert torch.equal(model.loss(batch, g[0])["loss"], restored.loss(batch, g[1])["loss"])
 
 
-@pytest.mark.parametrize("name", NAMES)
-def test_missing_rows_ignore_their_values(name, build, batch):
+@pytest.mark.parametrize("variant", VARIANTS, ids=variant_id)
+def test_missing_rows_ignore_their_values(variant, build, batch):
     """A masked-out modality enters through the mask, never through its (garbage) values."""
-    model = build(name).eval()
+    name, options = variant
+    model = build(name, **options).eval()
     garbage = {m: v.clone() for m, v in batch.x.items()}
     for m, v in garbage.items():
         v[~batch.mask[m]] = 1e3
@@ -152,12 +179,13 @@ def test_missing_rows_ignore_their_values(name, build, batch):
     torch.testing.assert_close(model.loss(batch, g[0])["loss"], model.loss(dirty, g[1])["loss"])
 
 
-@pytest.mark.parametrize("name", NAMES)
-def test_fully_missing_context_modality(name, build, make_batch):
+@pytest.mark.parametrize("variant", VARIANTS, ids=variant_id)
+def test_fully_missing_context_modality(variant, build, make_batch):
     """A whole context modality missing (the `missing` condition at fraction 1): training and
     retrieval still produce finite numbers for every row."""
+    name, options = variant
     batch = make_batch(2, missing={"b": list(range(8))})
-    model = build(name)
+    model = build(name, **options)
     out = model.loss(batch, torch.Generator().manual_seed(0))
     assert torch.isfinite(out["loss"])
     out["loss"].backward()
@@ -238,9 +266,10 @@ def test_same_backbone_for_every_method(name, build, dims, encoder):
     assert model.num_parameters() == trained
 
 
-@pytest.mark.parametrize("name", NAMES)
-def test_param_groups_cover_every_parameter_once(name, build):
-    model = build(name)
+@pytest.mark.parametrize("variant", VARIANTS, ids=variant_id)
+def test_param_groups_cover_every_parameter_once(variant, build):
+    name, options = variant
+    model = build(name, **options)
     groups = model.param_groups(1e-3, 0.1)
     seen = [id(p) for g in groups for p in g["params"]]
     assert len(seen) == len(set(seen))
