@@ -52,6 +52,29 @@ def test_comm_views(build, batch, make_batch):
     assert "view_c" not in gone and torch.isfinite(gone["loss"])  # no rows hold c: no term
 
 
+def test_comm_terms_cross_the_two_views(build, make_batch):
+    """Each view term is ½[ℓ(Z'_m, Z''_full) + ℓ(Z''_m, Z'_full)]: a view of one augmented
+    copy against the full view of the *other* copy, with the same draws as the loss."""
+    model = build("comm")
+    batch = make_batch(3)  # every modality present
+    out = _loss(model, batch, seed=9)
+    g = torch.Generator().manual_seed(9)
+    t1, t2 = model.augmented_tokens(batch, g), model.augmented_tokens(batch, g)
+    tau, everything = model.options.temperature, dict(batch.mask)
+
+    def z(tokens, keep):
+        return model.head(model.fusion.fuse(tokens, keep))
+
+    for m in ("a", "b", "c"):
+        only = {m: batch.mask[m]}
+        expected = (nt_xent(z(t1, only), z(t2, everything), tau)
+                    + nt_xent(z(t2, only), z(t1, everything), tau)) / 2
+        torch.testing.assert_close(out[f"view_{m}"], expected.detach())
+    full = (nt_xent(z(t1, everything), z(t2, everything), tau)
+            + nt_xent(z(t2, everything), z(t1, everything), tau)) / 2
+    torch.testing.assert_close(out["view_full"], full.detach())
+
+
 @pytest.mark.parametrize("name", ["comm", "coral"])
 def test_fusion_retrieval_scores_are_cosines(name, build, batch):
     model = build(name).eval()
