@@ -32,9 +32,9 @@ import torch
 from torch import Tensor
 
 from perturbations import Operator
+from perturbations.tensors import apply_torch
 from robustlab.data.batch import Batch
 from robustlab.data.dataset import Split, TrimodalDataset
-from robustlab.data.perturb import perturb_batch
 from robustlab.evaluate import Task, balanced_accuracy, device_of, evaluate, top1
 from robustlab.methods.base import Method
 from robustlab.results import atomic_write_bytes
@@ -157,9 +157,15 @@ def train(
 
     The validation metric is retrieval top-1 (retrieval protocol) or linear-probe balanced
     accuracy (probe protocol); higher is better. `train_perturbation` (a perturbation
-    operator) is applied to every training batch. With `checkpoint_path`, state is saved
-    atomically after every epoch; with `resume` too, a run restarts from that checkpoint
-    (a missing file means a fresh start). Raises DivergedError on a NaN/inf loss.
+    operator) corrupts every training batch: each epoch perturbs the whole train split with
+    that epoch's seed, then batches it, so the affected examples (exactly round(fraction·N))
+    and swap partners are drawn across the split, as a dataset-level corruption would draw
+    them, and afresh every epoch. (Drawn within each batch, a swapped signal would always
+    be that of an in-batch negative: a far harsher, different corruption.)
+
+    With `checkpoint_path`, state is saved atomically after every epoch; with `resume` too,
+    a run restarts from that checkpoint (a missing file means a fresh start). Raises
+    DivergedError on a non-finite loss or gradient norm.
     """
     device = resolve_device(config.device)
     method.to(device)
@@ -229,9 +235,8 @@ def _run_epoch(
     method.train()
     with torch.random.fork_rng(devices=_cuda_devices(data.device)):
         torch.manual_seed(global_seed)  # dropout / augmentations that use the global RNG
-        for step, batch in enumerate(data.batches(config.batch_size, order_seed)):
-            if perturbation is not None:
-                batch = perturb_batch(batch, perturbation, perturb_seed)
+        source = data if perturbation is None else data.perturbed(perturbation, perturb_seed)
+        for step, batch in enumerate(source.batches(config.batch_size, order_seed)):
             terms = train_step(method, batch, generator, optimizer, scheduler, config)
             _check_finite(terms, epoch, step)
             means.add(terms, batch.size)
@@ -348,6 +353,13 @@ class _DeviceSplit:
         self.x, self.mask, self.index, self.label = whole.x, whole.mask, whole.index, whole.label
         self.size = whole.size
         self.device = device
+
+    def perturbed(self, op: Operator, seed: int) -> _DeviceSplit:
+        """A copy with `op` applied to the whole split (untouched tensors shared)."""
+        copy_ = _DeviceSplit.__new__(_DeviceSplit)
+        copy_.__dict__.update(self.__dict__)
+        copy_.x, copy_.mask, _ = apply_torch(op, self.x, self.mask, self.index, seed)
+        return copy_
 
     def steps(self, batch_size: int) -> int:
         return max(1, self.size // batch_size)

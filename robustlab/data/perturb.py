@@ -1,7 +1,7 @@
 """The bridge from `perturbations` operators to robustlab's Split and Batch containers.
 
     split2, frame = perturb_split(split, op, seed)   # frame: example_id + provenance columns
-    batch2 = perturb_batch(batch, op, seed)          # train-time corruption of a torch batch
+    batch2 = perturb_batch(batch, op, seed)          # a torch batch, selecting within it
 
 `perturb_split` perturbs the whole split in one call, so the selection (exactly
 round(fraction · N) examples) and the swap pools span the split. `perturb_batch` selects

@@ -13,8 +13,17 @@ import torch
 
 from perturbations import OPERATORS
 from robustlab.data import TrimodalDataset
+from robustlab.data.perturb import perturb_split
 from robustlab.evaluate import balanced_accuracy, evaluate, top1
-from robustlab.train import DivergedError, EpochReport, Task, TermMeans, TrainConfig, train
+from robustlab.train import (
+    DivergedError,
+    EpochReport,
+    Task,
+    TermMeans,
+    TrainConfig,
+    _epoch_seeds,
+    train,
+)
 
 from .conftest import Builder
 
@@ -164,6 +173,24 @@ def test_train_time_perturbation_changes_training_deterministically(
     ]
     assert runs[1] == runs[2]
     assert runs[0] != runs[1]
+
+
+def test_train_time_corruption_is_drawn_across_the_whole_split(
+    xor_small: TrimodalDataset, build: Builder
+) -> None:
+    """Epoch e trains on the train split perturbed as a whole with that epoch's seed (the
+    examples hit and their swap partners span the split, not one batch): one epoch with
+    the operator equals one epoch on the split perturbed beforehand by `perturb_split`."""
+    swap = OPERATORS.get("swap_modality")(modality="a", fraction=0.5)
+    config = dataclasses.replace(FAST, epochs=1)
+    corrupted = build("clip", xor_small)
+    train(corrupted, xor_small, config, task=RETRIEVE_B, train_perturbation=swap)
+    epoch_one_seed = _epoch_seeds(config.seed, 1)[3]
+    split, _ = perturb_split(xor_small.split("train"), swap, seed=epoch_one_seed)
+    beforehand = dataclasses.replace(xor_small, splits={**xor_small.splits, "train": split})
+    reference = build("clip", xor_small)
+    train(reference, beforehand, config, task=RETRIEVE_B)
+    assert _same(_weights(corrupted), _weights(reference))
 
 
 def test_probe_protocol_validates_with_balanced_accuracy(
