@@ -185,7 +185,9 @@ def rank_of_true(
 
     NaN scores count as -inf (a broken model must not look right). Ties are broken at
     random (module docstring)."""
-    scores = torch.nan_to_num(scores.float(), nan=-torch.inf)  # (b, C)
+    # NaN -> -inf; ±inf kept (nan_to_num's default would turn them into ±3.4e38, finite)
+    scores = torch.nan_to_num(scores.float(), nan=-torch.inf, posinf=torch.inf,
+                              neginf=-torch.inf)  # (b, C)
     s_true = scores.gather(1, truth[:, None])  # (b, 1)
     row_scale = torch.where(torch.isfinite(scores), scores.abs(), 0.0).amax(1, keepdim=True)
     tol = TIE_RTOL * torch.where(torch.isfinite(s_true), row_scale, 0.0)  # (b, 1)

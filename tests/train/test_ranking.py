@@ -95,6 +95,17 @@ def test_ranks_do_not_depend_on_the_scale_of_the_scores(scale: float, seed: int)
     assert np.array_equal(rank, expected.astype(np.int64))
 
 
+def test_an_infinite_score_sets_no_tie_tolerance() -> None:
+    """The probe gives a class it never saw a -inf column: the finite scores still decide
+    (the row's scale for ties is its largest *finite* |score|)."""
+    inf = np.inf
+    scores = np.array([[-0.0006, -7.5, -inf], [-7.5, -0.0006, -inf], [-inf, 0.2, 0.1]])
+    for seed in range(5):
+        rank, margin = _rank(scores.astype(np.float32), np.array([0, 0, 0]), seed)
+        assert rank.tolist() == [1, 2, 3]
+        assert margin[0] == pytest.approx(7.4994) and margin[1] == pytest.approx(-7.4994)
+
+
 def test_nan_scores_never_win() -> None:
     scores = np.array([[np.nan, 0.5, 0.1], [0.2, np.nan, np.nan]], dtype=np.float32)
     rank, _ = _rank(scores, np.array([0, 1]))
