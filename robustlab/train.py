@@ -356,10 +356,9 @@ class _DeviceSplit:
 
     def perturbed(self, op: Operator, seed: int) -> _DeviceSplit:
         """A copy with `op` applied to the whole split (untouched tensors shared)."""
-        copy_ = _DeviceSplit.__new__(_DeviceSplit)
-        copy_.__dict__.update(self.__dict__)
-        copy_.x, copy_.mask, _ = apply_torch(op, self.x, self.mask, self.index, seed)
-        return copy_
+        perturbed = copy.copy(self)
+        perturbed.x, perturbed.mask, _ = apply_torch(op, self.x, self.mask, self.index, seed)
+        return perturbed
 
     def steps(self, batch_size: int) -> int:
         return max(1, self.size // batch_size)
