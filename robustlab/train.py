@@ -3,8 +3,8 @@
 AdamW over the method's `param_groups`, linear warm-up then cosine decay (per step),
 gradient clipping, early stopping on the validation metric, optional train-time
 perturbation of every batch (drawn over the whole train split each epoch), bf16 autocast as
-an option, atomic per-epoch checkpoints that
-resume bit-for-bit, and a per-epoch callback (the tuner reports through it).
+an option, atomic per-epoch checkpoints that resume bit-for-bit, and a per-epoch callback
+(the tuner reports through it).
 
 Determinism. Every random draw of epoch `e` (batch order, the loss's negatives, dropout and
 augmentations inside the method, the train-time perturbation) comes from a stream derived
