@@ -132,15 +132,19 @@ def test_ablation_switches_change_the_scores(option, value, build, batch):
     shared = {k: v for k, v in default.state_dict().items()
               if k in mine and mine[k].shape == v.shape}
     ablated.load_state_dict(shared, strict=False)
-    with torch.no_grad():
-        for m in (default, ablated):
-            m.gate.strength.fill_(2.0)  # make the gate matter (init strength is tiny)
-        # target a: the context b, c is missing on rows 1, 2, 3 and 7 (for hard_missing)
-        s_default, s_ablated = (
-            m.eval().score("a", m.encode_query(batch, "a"), m.encode_candidates("a", batch.x["a"]))
-            for m in (default, ablated)
-        )
+    # target a: the context b, c is missing on rows 1, 2, 3 and 7 (for hard_missing)
+    s_default, s_ablated = (_strong_gate_scores(m, batch) for m in (default, ablated))
     assert not torch.allclose(s_default, s_ablated, atol=1e-5)
+
+
+def _strong_gate_scores(model, batch):
+    """Retrieval scores for target a with the gate strength raised so the gate matters
+    (its initial strength is tiny)."""
+    with torch.no_grad():
+        model.gate.strength.fill_(2.0)
+        model.eval()
+        return model.score("a", model.encode_query(batch, "a"),
+                           model.encode_candidates("a", batch.x["a"]))
 
 
 def test_hard_missing_uses_the_query_masks(build, make_batch):
@@ -149,13 +153,7 @@ def test_hard_missing_uses_the_query_masks(build, make_batch):
     batch = make_batch(5, missing={"b": [0, 1, 2]})
     soft, hard = build("gated_symile"), build("gated_symile", hard_missing=True)
     hard.load_state_dict(soft.state_dict())
-    with torch.no_grad():
-        for m in (soft, hard):
-            m.gate.strength.fill_(2.0)  # make the gate matter (init strength is tiny)
-        s_soft, s_hard = (
-            m.eval().score("a", m.encode_query(batch, "a"), m.encode_candidates("a", batch.x["a"]))
-            for m in (soft, hard)
-        )
+    s_soft, s_hard = (_strong_gate_scores(m, batch) for m in (soft, hard))
     torch.testing.assert_close(s_soft[3:], s_hard[3:])
     assert not torch.allclose(s_soft[:3], s_hard[:3])
 
