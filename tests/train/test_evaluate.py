@@ -9,6 +9,7 @@ import pytest
 from sklearn.metrics import balanced_accuracy_score
 
 from perturbations import OPERATORS
+from robustlab import evaluate as evaluate_module
 from robustlab.data import DATASETS, TrimodalDataset
 from robustlab.data.perturb import perturb_split
 from robustlab.evaluate import Task, balanced_accuracy, class_log_proba, evaluate, top1
@@ -33,6 +34,24 @@ def test_retrieval_frame_schema_and_bank_candidates(xor_small: TrimodalDataset,
     assert frame["correct"].to_list() == (frame["rank"] == 1).to_list()
     clear = frame.filter(pl.col("score_margin") != 0)  # exact ties are decided by the draw
     assert clear["correct"].to_list() == (clear["score_margin"] > 0).to_list()
+
+
+def test_query_blocks_are_capped_at_encode_chunk(xor_small: TrimodalDataset, build: Builder,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """A tiny bank (4 vectors) leaves room for millions of queries per score block; the
+    queries still go through the model at most ENCODE_CHUNK rows at a time."""
+    monkeypatch.setattr(evaluate_module, "ENCODE_CHUNK", 16)
+    method = build("comm", xor_small)
+    sizes: list[int] = []
+    encode_query = method.encode_query
+
+    def recording(batch, target):  # records the rows of every query block
+        sizes.append(batch.size)
+        return encode_query(batch, target)
+
+    monkeypatch.setattr(method, "encode_query", recording)
+    frame = evaluate(method, xor_small, xor_small.split("test"), task=RETRIEVE_B, seed=0)
+    assert max(sizes) == 16 and sum(sizes) == frame.height == len(xor_small.split("test"))
 
 
 def test_split_candidates_and_k_sampled_candidates(build: Builder) -> None:
