@@ -1,6 +1,7 @@
 """The contract battery: every registered method passes the same checks (timm-style).
 
-A new method is tested the moment it is registered; nothing here names a method.
+A new method is tested the moment it is registered, on its default options, without a line
+here; `SWITCHES` optionally adds the option switches that change what it computes.
 """
 
 from __future__ import annotations
