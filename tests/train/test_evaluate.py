@@ -102,6 +102,15 @@ def test_missing_targets_are_candidates_through_their_mask(build: Builder) -> No
         assert frames[0].height == len(test)  # every example kept
 
 
+def test_a_missing_bank_target_is_an_error(xor_small: TrimodalDataset, build: Builder) -> None:
+    """symile_xor retrieves b among its fixed bank: a split with b missing cannot be
+    honoured (the bank never sees the split), so it is refused, not silently ignored."""
+    missing_b = OPERATORS.get("missing")(modality="b", fraction=0.5)
+    perturbed, _ = perturb_split(xor_small.split("test"), missing_b, seed=0)
+    with pytest.raises(ValueError, match=r"fixed candidate bank.*'b' missing"):
+        evaluate(build("clip", xor_small), xor_small, perturbed, task=RETRIEVE_B, seed=0)
+
+
 def test_probe_balanced_accuracy_matches_sklearn(pid_small: TrimodalDataset,
                                                  build: Builder) -> None:
     method = build("coral", pid_small)
