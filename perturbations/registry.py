@@ -58,8 +58,9 @@ class Origin:
 
     def __str__(self) -> str:
         if self.builtin:
-            return f"built-in ({self.value})"
-        return f"plugin {self.distribution} {self.version} ({self.name} = {self.value})"
+            return f"the built-in {self.value}"
+        return (f"entry point '{self.name} = {self.value}' of distribution "
+                f"{self.distribution} {self.version}")
 
 
 def _origin(ep: metadata.EntryPoint) -> Origin:
