@@ -59,7 +59,8 @@ def tests(session: nox.Session) -> None:
 @nox.session
 def lint(session: nox.Session) -> None:
     _install(session, "lint")
-    session.run("ruff", "check", "robustlab", "perturbations", "tests", "bench", "noxfile.py")
+    session.run("ruff", "check", "robustlab", "perturbations", "tests", "bench", "noxfile.py",
+                "docs/examples/plugin")
 
 
 @nox.session

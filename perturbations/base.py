@@ -21,7 +21,7 @@ import dataclasses
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -271,4 +271,32 @@ class SeverityOperator(ModalityOperator):
         return self.severities[self.severity]
 
 
-OPERATORS: Registry[type[Operator]] = Registry("perturbation operator")
+def check_operator_class(cls: object) -> None:
+    """What makes a class usable as an operator (built-in or plugin); a TypeError says which
+    rule it breaks: an `Operator` subclass, a frozen dataclass, no abstract method left."""
+    if not (isinstance(cls, type) and issubclass(cls, Operator)):
+        raise TypeError(f"{cls!r} is not a subclass of perturbations.Operator")
+    if not (dataclasses.is_dataclass(cls) and cls.__dataclass_params__.frozen):
+        raise TypeError(f"{cls.__name__} must be a frozen dataclass (its fields are the "
+                        f"YAML fields)")
+    missing = sorted(getattr(cls, "__abstractmethods__", ()))
+    if missing:
+        raise TypeError(f"{cls.__name__} does not implement the abstract method(s) "
+                        f"{', '.join(missing)}")
+
+
+def _plugin_operator(name: str, cls: Any) -> type[Operator]:
+    """The registry's check of a plugin; its `name` (used in provenance and condition ids)
+    is its entry point's."""
+    check_operator_class(cls)
+    own = cls.__dict__.get("name", name)
+    if own != name:
+        raise ValueError(f"{cls.__name__}.name is {own!r} but its entry point is {name!r}")
+    cls.name = name
+    return cls
+
+
+#: YAML `op:` -> operator class: built-ins and plugins (entry-point group
+#: `robustlab.perturbations`, owned by this package; imported on first lookup).
+OPERATORS: Registry[type[Operator]] = Registry("perturbation operator",
+                                               "robustlab.perturbations", _plugin_operator)

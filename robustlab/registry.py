@@ -1,5 +1,11 @@
-"""The component registries. One generic implementation, shared with `perturbations`."""
+"""The component registries. One generic implementation, shared with `perturbations`.
 
-from perturbations.registry import Registry, RegistryError
+The four registries and their plugin entry-point groups:
+`robustlab.methods.METHODS` (`robustlab.methods`), `robustlab.data.DATASETS`
+(`robustlab.datasets`), `robustlab.methods.ENCODERS` (`robustlab.encoders`) and
+`perturbations.OPERATORS` (`robustlab.perturbations`).
+"""
 
-__all__ = ["Registry", "RegistryError"]
+from perturbations.registry import Origin, PluginError, PluginWarning, Registry, RegistryError
+
+__all__ = ["Origin", "PluginError", "PluginWarning", "Registry", "RegistryError"]

@@ -7,7 +7,9 @@ name: `symile_xor` -> `robustlab/data/symile_xor.py`.
 
 from __future__ import annotations
 
+import dataclasses
 from abc import ABC, abstractmethod
+from typing import Any
 
 from robustlab.data.dataset import TrimodalDataset
 from robustlab.registry import Registry
@@ -21,4 +23,25 @@ class DatasetOptions(ABC):
         """The dataset for `seed` (data draws and the train/val/test split derive from it)."""
 
 
-DATASETS: Registry[type[DatasetOptions]] = Registry("dataset")
+def check_dataset_class(cls: object) -> None:
+    """What makes a class usable as a dataset (built-in or plugin); a TypeError says which
+    rule it breaks: a frozen dataclass subclassing `DatasetOptions`, `build` implemented."""
+    if not (isinstance(cls, type) and issubclass(cls, DatasetOptions)):
+        raise TypeError(f"{cls!r} is not a subclass of robustlab.data.DatasetOptions")
+    if not (dataclasses.is_dataclass(cls) and cls.__dataclass_params__.frozen):
+        raise TypeError(f"{cls.__name__} must be a frozen dataclass (its fields are the "
+                        f"YAML options)")
+    missing = sorted(getattr(cls, "__abstractmethods__", ()))
+    if missing:
+        raise TypeError(f"{cls.__name__} does not implement the abstract method(s) "
+                        f"{', '.join(missing)} of DatasetOptions")
+
+
+def _plugin_dataset(name: str, cls: Any) -> type[DatasetOptions]:
+    check_dataset_class(cls)
+    return cls
+
+
+#: `data.kind` -> options class: built-ins and plugins (entry-point group `robustlab.datasets`).
+DATASETS: Registry[type[DatasetOptions]] = Registry("dataset", "robustlab.datasets",
+                                                    _plugin_dataset)

@@ -181,8 +181,45 @@ def options_from(cls: type[OptionsT], values: Mapping[str, Any], where: str = ""
     return cls(**values)
 
 
-#: The method registry; importing `robustlab.methods` registers all built-in methods.
-METHODS: Registry[type[Method]] = Registry("method")
+def check_method_class(cls: object) -> None:
+    """What makes a class usable as a method (built-in or plugin); a TypeError says which
+    rule it breaks: a `Method` subclass, no abstract method left, a frozen dataclass `Options`
+    whose every field has a valid default (a study variant may set none of them)."""
+    if not (isinstance(cls, type) and issubclass(cls, Method)):
+        raise TypeError(f"{cls!r} is not a subclass of robustlab.methods.Method")
+    missing = sorted(getattr(cls, "__abstractmethods__", ()))
+    if missing:
+        raise TypeError(f"{cls.__name__} does not implement the abstract method(s) "
+                        f"{', '.join(missing)} of Method")
+    options = getattr(cls, "Options", None)
+    if not (isinstance(options, type) and dataclasses.is_dataclass(options)
+            and options.__dataclass_params__.frozen):  # type: ignore[attr-defined]
+        raise TypeError(f"{cls.__name__}.Options must be a frozen dataclass, got {options!r}")
+    no_default = [f.name for f in dataclasses.fields(options) if f.init
+                  and f.default is dataclasses.MISSING
+                  and f.default_factory is dataclasses.MISSING]
+    if no_default:
+        raise TypeError(f"{cls.__name__}.Options ({options.__name__}) has no default for "
+                        f"{', '.join(no_default)}: every method option needs one")
+    try:
+        options()
+    except (TypeError, ValueError) as err:
+        raise TypeError(f"{options.__name__}() rejects its own defaults: {err}") from None
+
+
+def _plugin_method(name: str, cls: Any) -> type[Method]:
+    """The registry's check of a plugin: a valid method class, named by its entry point."""
+    check_method_class(cls)
+    own = cls.__dict__.get("name", name)
+    if own != name:
+        raise ValueError(f"{cls.__name__}.name is {own!r} but its entry point is {name!r}")
+    cls.name = name
+    return cls
+
+
+#: The method registry: the built-ins (registered when `robustlab.methods` is imported) and
+#: installed plugins (entry-point group `robustlab.methods`, imported on first lookup).
+METHODS: Registry[type[Method]] = Registry("method", "robustlab.methods", _plugin_method)
 MethodT = TypeVar("MethodT", bound=type[Method])
 
 

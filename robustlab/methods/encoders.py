@@ -8,8 +8,10 @@ its frozen options from the other keys. `options.build(in_dim)` returns a module
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from itertools import pairwise
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -18,7 +20,27 @@ from robustlab.methods.base import default_generator
 from robustlab.methods.common import check_bool, check_float, check_int, dropout
 from robustlab.registry import Registry
 
-ENCODERS: Registry[type] = Registry("encoder")
+
+def check_encoder_class(cls: object) -> None:
+    """What makes a class usable as an encoder config (built-in or plugin); a TypeError says
+    which rule it breaks: a frozen dataclass with a `dim` field (the embedding width D) and
+    a `build(in_dim)` method returning the module."""
+    if not (isinstance(cls, type) and dataclasses.is_dataclass(cls)
+            and cls.__dataclass_params__.frozen):  # type: ignore[attr-defined]
+        raise TypeError(f"{cls!r} must be a frozen dataclass (its fields are the YAML options)")
+    if "dim" not in {f.name for f in dataclasses.fields(cls)}:
+        raise TypeError(f"{cls.__name__} has no field 'dim' (the embedding width)")
+    if not callable(getattr(cls, "build", None)):
+        raise TypeError(f"{cls.__name__} has no method build(in_dim) -> nn.Module")
+
+
+def _plugin_encoder(name: str, cls: Any) -> type:
+    check_encoder_class(cls)
+    return cls
+
+
+#: `encoder.kind` -> options class: built-ins and plugins (group `robustlab.encoders`).
+ENCODERS: Registry[type] = Registry("encoder", "robustlab.encoders", _plugin_encoder)
 
 
 class MLPEncoder(nn.Module):

@@ -21,6 +21,7 @@ examples:
   python -m robustlab.study studies/noise.yaml --smoke --out /tmp/noise
   python -m robustlab.study studies/missing_modality.yaml --set budget.trials=4 --dry-run
   python -m robustlab.study studies/gate_ablation.yaml --address ray://head:10001
+  python -m robustlab.study --list        # methods, datasets, encoders, operators + plugins
 
 Results land in reports/<study name>/ (see --out): predictions.parquet, trials.parquet,
 manifest.json, optuna.db and report.html. Rerunning the same command after a crash or
@@ -35,7 +36,12 @@ def parser() -> argparse.ArgumentParser:
         description="Tune every method of a study on equal budgets (Ray Tune + Optuna), "
                     "retrain the best configs on several seeds, evaluate them clean and "
                     "under every perturbation of the grid, and write the results + report.")
-    p.add_argument("study", type=Path, help="the study file (YAML), e.g. studies/noise.yaml")
+    p.add_argument("study", type=Path, nargs="?",
+                   help="the study file (YAML), e.g. studies/noise.yaml")
+    p.add_argument("--list", action="store_true",
+                   help="list every registered method, dataset, encoder and perturbation with "
+                        "where it comes from (built-in, or a plugin's distribution and "
+                        "version) and exit; exit status 2 if a plugin cannot be used")
     p.add_argument("--smoke", action="store_true",
                    help="tiny budget for CI: <= 2 trials of <= 2 epochs, <= 2 seeds, FIFO, "
                         "plus the file's own `smoke:` overrides")
@@ -56,7 +62,12 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    cli = parser()
+    args = cli.parse_args(argv)
+    if args.list:
+        return _list()
+    if args.study is None:
+        cli.error("the study file is required (or --list)")
     from robustlab.study.load import describe_plan, load_plan
 
     try:
@@ -106,6 +117,17 @@ def _finish(folder: Path) -> int:
     print(f"report failed: {report.get('error')} (re-render: python -m robustlab.report "
           f"{folder})", file=sys.stderr)
     return 1
+
+
+def _list() -> int:
+    from robustlab.study.plugins import listing
+
+    text, problems = listing()
+    print(text)
+    if problems:
+        print(f"error: {problems} registered name(s) cannot be used (see ERROR above)",
+              file=sys.stderr)
+    return 2 if problems else 0
 
 
 def _fail(err: Exception) -> int:

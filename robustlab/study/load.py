@@ -54,7 +54,8 @@ def describe_plan(plan: Plan) -> str:
     lines += [f"  {c.id}" for c in plan.conditions[1:]]
     rows = plan.total_final_runs * len(plan.conditions) * len(data.split("test"))
     r = spec.resources
-    lines += [f"predictions: about {rows} rows",
+    lines += [f"plugins: {_describe_plugins(plan)}",
+              f"predictions: about {rows} rows",
               f"resources per trial: cpu {r.cpu:g}, gpu {r.gpu}, concurrency {r.concurrency} "
               f"(checked against the cluster at start)"]
     return "\n".join(lines)
@@ -62,3 +63,11 @@ def describe_plan(plan: Plan) -> str:
 
 def _describe_op(op: object) -> str:
     return "none" if op is None else op.describe()  # type: ignore[attr-defined]
+
+
+def _describe_plugins(plan: Plan) -> str:
+    from robustlab.study.plugins import plugins_used
+
+    used = plugins_used(plan)
+    return "; ".join(f"{p['name']} ({p['kind']}) from {p['distribution']} {p['version']}"
+                     for p in used) or "none (built-ins only)"

@@ -37,6 +37,7 @@ from robustlab.results import (
     check_predictions,
 )
 from robustlab.study import manifest as prov
+from robustlab.study.plugins import plugins_used
 from robustlab.study.progress import StudyProgress
 from robustlab.study.resolve import Plan, Variant
 from robustlab.study.spec import SpecError
@@ -231,6 +232,7 @@ def _manifest(plan: Plan, options: RunOptions, cluster: ClusterInfo, resources: 
                     "sizes": {k: len(s) for k, s in dataset.splits.items()},
                     "options": dataclasses.asdict(plan.data)},
         "conditions": [c.id for c in plan.conditions],
+        "plugins": plugins_used(plan),  # the distribution and version of every plugin used
         "notes": [prov.ASHA_NOTE] if plan.spec.budget.scheduler == "asha" else [],
     }
 

@@ -5,29 +5,27 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-from dataclasses import dataclass
 
 import numpy as np
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from perturbations import OPERATORS, Compose, Operator, Perturbed
+from perturbations import OPERATORS, Compose, Operator
+from perturbations.testing import (
+    OperatorCase,
+    rule_chunk_invariant,
+    rule_deterministic_and_pure,
+    rule_exact_count,
+    rule_order_invariant,
+    steps_of,
+)
 
 MODS = ("a", "b", "c")
 WIDTHS = (4, 6, 8, 12, 16)
 
 
-@dataclass
-class Case:
-    op: Operator
-    arrays: dict[str, np.ndarray]
-    masks: dict[str, np.ndarray]
-    ids: np.ndarray
-    seed: int
-
-    def apply(self, **kw: object) -> Perturbed:
-        return self.op.apply(self.arrays, self.masks, self.ids, self.seed, **kw)  # type: ignore[arg-type]
+Case = OperatorCase  # the battery's case: the operator and the data it is applied to
 
 
 fractions = st.one_of(st.just(1.0), st.just(0.5), st.floats(0.01, 1.0))
@@ -85,40 +83,13 @@ def cases(draw: st.DrawFn, names: tuple[str, ...] | None = None, min_n: int = 1,
     return Case(draw(operators(d, names)), arrays, masks, ids, seed)
 
 
-def assert_same(x: Perturbed, y: Perturbed) -> None:
-    assert x.arrays.keys() == y.arrays.keys() and x.provenance.keys() == y.provenance.keys()
-    for m in x.arrays:
-        np.testing.assert_array_equal(x.arrays[m], y.arrays[m], strict=True)
-        np.testing.assert_array_equal(x.masks[m], y.masks[m], strict=True)
-    for c in x.provenance:
-        np.testing.assert_array_equal(x.provenance[c], y.provenance[c])
-
-
-def take(p: Perturbed, rows: np.ndarray) -> Perturbed:
-    return Perturbed({m: v[rows] for m, v in p.arrays.items()},
-                     {m: v[rows] for m, v in p.masks.items()},
-                     {c: v[rows] for c, v in p.provenance.items()})
-
-
-def steps_of(op: Operator) -> tuple[Operator, ...]:
-    return op.steps if isinstance(op, Compose) else (op,)
-
-
 @each_operator
 @per_operator
 @given(data=st.data())
 def test_same_seed_gives_identical_output_and_inputs_are_never_mutated(
     name: str, data: st.DataObject
 ) -> None:
-    case = data.draw(cases(names=(name,)))
-    before = ({m: v.copy() for m, v in case.arrays.items()},
-              {m: v.copy() for m, v in case.masks.items()}, case.ids.copy())
-    first = case.apply()
-    assert_same(first, case.apply())
-    for m in MODS:
-        np.testing.assert_array_equal(case.arrays[m], before[0][m], strict=True)
-        np.testing.assert_array_equal(case.masks[m], before[1][m], strict=True)
-    np.testing.assert_array_equal(case.ids, before[2])
+    rule_deterministic_and_pure(data.draw(cases(names=(name,))))
 
 
 @given(cases(min_n=30, widths=(16,)), st.integers(0, 2**31 - 1))
@@ -150,11 +121,8 @@ def _with_fraction(op: Operator, fraction: float) -> Operator:
 @given(data=st.data())
 def test_shuffled_order_gives_the_same_per_example_result(name: str, data: st.DataObject) -> None:
     case = data.draw(cases(names=(name,)))
-    whole = case.apply()
     perm = np.asarray(data.draw(st.permutations(range(len(case.ids)))), dtype=np.int64)
-    shuffled = case.op.apply({m: v[perm] for m, v in case.arrays.items()},
-                             {m: v[perm] for m, v in case.masks.items()}, case.ids[perm], case.seed)
-    assert_same(shuffled, take(whole, perm))
+    rule_order_invariant(case, perm)
 
 
 # swap_modality and signal_swap trade rows within the call (chunk_invariant = False): only
@@ -170,20 +138,7 @@ def test_chunks_given_the_split_selection_equal_the_whole_split(
     case = data.draw(cases(names=(name,), min_n=2))
     assume(case.op.chunk_invariant)
     n = len(case.ids)
-    whole, selected = case.apply(), case.op.select(case.ids, case.seed)
-    cuts = sorted(data.draw(st.sets(st.integers(1, n - 1), min_size=1, max_size=4)))
-    parts = []
-    for rows in np.split(np.arange(n), cuts):
-        chunk = case.op.apply({m: v[rows] for m, v in case.arrays.items()},
-                              {m: v[rows] for m, v in case.masks.items()}, case.ids[rows],
-                              case.seed, selected=selected[..., rows])
-        parts.append(chunk)
-    joined = Perturbed(
-        {m: np.concatenate([p.arrays[m] for p in parts]) for m in MODS},
-        {m: np.concatenate([p.masks[m] for p in parts]) for m in MODS},
-        {c: np.concatenate([p.provenance[c] for p in parts]) for c in whole.provenance},
-    )
-    assert_same(joined, whole)
+    rule_chunk_invariant(case, data.draw(st.sets(st.integers(1, n - 1), min_size=1, max_size=4)))
 
 
 @each_operator
@@ -192,21 +147,7 @@ def test_chunks_given_the_split_selection_equal_the_whole_split(
 def test_exactly_round_fraction_n_touched_and_everything_else_bit_identical(
     name: str, data: st.DataObject
 ) -> None:
-    case = data.draw(cases(names=(name,)))
-    out, n = case.apply(), len(case.ids)
-    for k, step in enumerate(steps_of(case.op), start=1):
-        col = f"step{k}_perturbed" if isinstance(case.op, Compose) else "perturbed"
-        assert out.provenance[col].sum() == round(step.fraction * n)  # type: ignore[attr-defined]
-    touched = out.provenance["perturbed"]
-    for m in MODS:
-        if m not in case.op.modalities:
-            assert out.arrays[m] is case.arrays[m] and out.masks[m] is case.masks[m]
-        np.testing.assert_array_equal(out.arrays[m][~touched], case.arrays[m][~touched],
-                                      strict=True)
-        np.testing.assert_array_equal(out.masks[m][~touched], case.masks[m][~touched])
-    assert (out.provenance["op"][~touched] == "none").all()
-    assert (out.provenance["perturbed_modality"][~touched] == "none").all()
-    assert (out.provenance["severity"][~touched] == 0).all()
+    rule_exact_count(data.draw(cases(names=(name,))))
 
 
 def _sorted_rows(x: np.ndarray) -> np.ndarray:

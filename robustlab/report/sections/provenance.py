@@ -25,11 +25,21 @@ def build(results: Results, analysis: Analysis) -> Section:
     return Section(
         id="provenance", title="Provenance",
         view={"facts": facts, "versions": _pairs(manifest.get("versions")),
+              "plugins": _plugins(manifest.get("plugins")),
               "hardware": _pairs(manifest.get("hardware")), "files": files,
               "manifest": json.dumps(json_safe(manifest), indent=2, sort_keys=True,
                                      default=str)},
         data={"files": dict(files)},
     )
+
+
+def _plugins(value: Any) -> list[tuple[str, str, str, str]]:
+    """(kind, name, distribution + version, entry point) of each plugin the study used."""
+    if not isinstance(value, list):
+        return []
+    return [(_text(p.get("kind", "")), _text(p.get("name", "")),
+             f"{_text(p.get('distribution', '?'))} {_text(p.get('version', '?'))}",
+             _text(p.get("entry_point", ""))) for p in value if isinstance(p, dict)]
 
 
 def _pairs(value: Any) -> list[tuple[str, str]]:
