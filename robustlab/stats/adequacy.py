@@ -253,13 +253,13 @@ def tuning_not_converged(scores: Sequence[float | None], th: Thresholds = DEFAUL
                 "best_before_last_third": before if early else None, "best": best,
                 "best_at_trial": at, "gain": gain if early else None,
                 "tolerance": th.converged_tol}
+    last = "the last trial" if k == 1 else f"the last {k} trials"
     if gain <= th.converged_tol:
         return Finding(rule, "ok", f"the best score ({best:.3f}, trial {at} of {t}) gained "
-                                   f"{gain:+.3f} in the last {k} trials", evidence)
-    shown = (f"rose from {before:.3f} to {best:.3f}" if early else
-             f"came only in the last {k} trials ({best:.3f})")
-    return Finding(rule, "flagged", f"the best score {shown} within the last {k} of {t} "
-                                    f"trials (best at trial {at})", evidence, (more,))
+                                   f"{gain:+.3f} in {last}", evidence)
+    shown = f"rose from {before:.3f} to {best:.3f}" if early else f"came only in {last}"
+    return Finding(rule, "flagged", f"the best score {shown} ({best:.3f} at trial {at} of "
+                                    f"{t}, completion order)", evidence, (more,))
 
 
 # --- unstable -----------------------------------------------------------------------------
