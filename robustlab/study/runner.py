@@ -89,11 +89,11 @@ def run_study(plan: Plan, options: RunOptions) -> Path:
     atomic_write_parquet(predictions, out / PREDICTIONS_FILE)
     ended = datetime.now(UTC)
     methods = {v.name: _method_record(plan, v, tuned[v.name], finals) for v in plan.variants}
-    verdicts, adequacy = assess_study(plan, methods, _all_trials(tuned), predictions)
+    trials = _all_trials(tuned)
+    verdicts, adequacy = assess_study(plan, methods, trials, predictions)
     for name, verdict in verdicts.items():
         methods[name]["adequacy"] = verdict.to_json()
-    trials = trials_with_adequacy(plan, _all_trials(tuned), verdicts)
-    atomic_write_parquet(trials, out / TRIALS_FILE)
+    atomic_write_parquet(trials_with_adequacy(plan, trials, verdicts), out / TRIALS_FILE)
     final = {**base, "status": "complete", "finished_at": ended.isoformat(),
              "wall_time_s": (ended - started).total_seconds(), "methods": methods,
              "adequacy": adequacy}
