@@ -26,9 +26,17 @@ trials.parquet — one row per tuning trial:
     method str, trial_id str, config str (JSON), status str ("completed" | "stopped" |
     "failed"), metric float (best-so-far of budget.metric), metric_history list[float],
     epochs int64, wall_time_s float, cpu float, gpu float, error str (null unless failed)
+    written by the study runner, optional for readers (older folders lack them):
+    finished_at float (Unix time of the trial's last result: the completion order),
+    still_rising bool (the trial's validation curve still rises at its end, per the
+    under-trained rule; null when it cannot be judged: stopped, failed or too short),
+    adequacy list[str] (the budget-adequacy rules flagged for the trial's variant; [] = adequate)
 
 manifest.json — resolved study spec, package versions, git SHA, seeds, hardware, start/end
-times, and per method: registry name, options, best config, parameter count, budget used.
+times, and per method: registry name, options, search space (`search_ranges`: structured),
+best config, parameter count, budget used, final runs (with their per-epoch `val_history`)
+and the budget-adequacy verdict (`adequacy`); top-level `adequacy`: chance level, thresholds,
+the flagged rules per variant (docs/adequacy.md).
 """
 
 from __future__ import annotations
@@ -72,6 +80,14 @@ TRIAL_COLUMNS: dict[str, type[pl.DataType]] = {
     "error": pl.String,
 }
 
+# Columns the study runner writes that readers accept missing (older results folders).
+TRIAL_OPTIONAL_COLUMNS: dict[str, Any] = {
+    "metric_history": pl.List(pl.Float64),
+    "finished_at": pl.Float64,
+    "still_rising": pl.Boolean,
+    "adequacy": pl.List(pl.String),
+}
+
 PREDICTIONS_FILE = "predictions.parquet"
 TRIALS_FILE = "trials.parquet"
 MANIFEST_FILE = "manifest.json"
@@ -88,6 +104,14 @@ def check_columns(df: pl.DataFrame, schema: Mapping[str, type[pl.DataType]], whe
         if name not in df.columns:
             raise ResultsError(f"{where}: missing column {name!r} (has {df.columns})")
         if df.schema[name] != dtype:
+            raise ResultsError(f"{where}: column {name!r} is {df.schema[name]}, expected {dtype}")
+
+
+def check_optional_columns(df: pl.DataFrame, schema: Mapping[str, Any], where: str) -> None:
+    """Raise ResultsError when a column of `schema` is present with another dtype (an
+    all-null column written without a dtype passes)."""
+    for name, dtype in schema.items():
+        if name in df.columns and df.schema[name] not in (dtype, pl.Null):
             raise ResultsError(f"{where}: column {name!r} is {df.schema[name]}, expected {dtype}")
 
 

@@ -17,9 +17,11 @@ from robustlab.results import (
     MANIFEST_FILE,
     PREDICTIONS_FILE,
     TRIAL_COLUMNS,
+    TRIAL_OPTIONAL_COLUMNS,
     TRIALS_FILE,
     ResultsError,
     check_columns,
+    check_optional_columns,
     check_predictions,
 )
 
@@ -93,12 +95,9 @@ def _read_trials(path: Path) -> pl.DataFrame | None:
     df = _read_parquet(path)
     try:
         check_columns(df, TRIAL_COLUMNS, str(path))
+        check_optional_columns(df, TRIAL_OPTIONAL_COLUMNS, str(path))
     except ResultsError as err:
         raise ReportInputError(str(err)) from err
-    if "metric_history" in df.columns and not isinstance(df.schema["metric_history"], pl.List):
-        raise ReportInputError(
-            f"{path}: column 'metric_history' is {df.schema['metric_history']}, "
-            "expected a list of floats")
     return df
 
 

@@ -62,7 +62,8 @@ def final_run(
         info.update(error=f"{type(err).__name__}: {err}", wall_time_s=time.perf_counter() - start)
         return FinalOutcome(variant, seed, None, info)
     info.update(best_epoch=result.best_epoch, epochs=result.epochs_run,
-                val_metric=result.best_metric, train_wall_time_s=time.perf_counter() - start)
+                val_metric=result.best_metric, train_wall_time_s=time.perf_counter() - start,
+                val_history=[float(r.val_metric) for r in result.history])
     frames = [evaluate_condition(method, dataset, c, spec.task, seed, perturb_seed)
               for c in conditions]
     predictions = tidy(pl.concat(frames, how="diagonal_relaxed"), variant, seed)

@@ -37,6 +37,7 @@ from robustlab.results import (
     check_predictions,
 )
 from robustlab.study import manifest as prov
+from robustlab.study.adequacy import assess_study, search_ranges, trials_with_adequacy
 from robustlab.study.plugins import plugins_used
 from robustlab.study.progress import StudyProgress
 from robustlab.study.resolve import Plan, Variant
@@ -89,8 +90,14 @@ def run_study(plan: Plan, options: RunOptions) -> Path:
     atomic_write_parquet(predictions, out / PREDICTIONS_FILE)
     ended = datetime.now(UTC)
     methods = {v.name: _method_record(plan, v, tuned[v.name], finals) for v in plan.variants}
+    trials = _all_trials(tuned)
+    verdicts, adequacy = assess_study(plan, methods, trials, predictions)
+    for name, verdict in verdicts.items():
+        methods[name]["adequacy"] = verdict.to_json()
+    atomic_write_parquet(trials_with_adequacy(plan, trials, verdicts), out / TRIALS_FILE)
     final = {**base, "status": "complete", "finished_at": ended.isoformat(),
-             "wall_time_s": (ended - started).total_seconds(), "methods": methods}
+             "wall_time_s": (ended - started).total_seconds(), "methods": methods,
+             "adequacy": adequacy}
     atomic_write_json(final, out / MANIFEST_FILE)  # the report reads it
     final["report"] = _render_report(out)
     atomic_write_json(final, out / MANIFEST_FILE)
@@ -153,7 +160,8 @@ def _tune(plan: Plan, variant: Variant, resources: Resources, out: Path,
 
 
 def _all_trials(tuned: dict[str, _Tuned]) -> pl.DataFrame:
-    return pl.concat([t.rows for t in tuned.values()], how="vertical")
+    # diagonal: a tuning resumed from an older folder may lack a newer column
+    return pl.concat([t.rows for t in tuned.values()], how="diagonal_relaxed")
 
 
 def _final_path(out: Path, variant: str, seed: int) -> Path:
@@ -247,6 +255,7 @@ def _method_record(plan: Plan, v: Variant, tuned: _Tuned,
         "options": dataclasses.asdict(v.options),
         "train_perturbation": _describe(v.train_perturbation),
         "search_space": v.space.describe(),
+        "search_ranges": search_ranges(plan, v),
         "best_config": tuned.best_config,
         "best_metric": tuned.best_metric,
         "param_count": params,

@@ -3,7 +3,8 @@
 Reports go through `ray.tune.report` (never `ray.train.report`, which raises inside Tune on
 current Ray). Each epoch reports `<metric>` = the best validation value so far (so a trial
 that ASHA stops, or one that dips late, reaches Optuna with its best value, not its last),
-`val_metric` (this epoch), `train_loss` and `epoch`. A run that ends normally sends one more
+`val_metric` (this epoch), `train_loss`, `epoch` and `reported_at` (Unix time: the trials'
+completion order). A run that ends normally sends one more
 record with `finished: True` (not `done`: Ray sets that key itself on every trial's last
 result); a diverged run (NaN/inf loss) sends `diverged: True` and the error, which the
 searcher turns into an Optuna FAIL and the runner into a "failed" row.
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -70,7 +72,7 @@ def run_trial(config: dict[str, Any], *, spec: TrialSpec, dataset: Any) -> None:
         last_epoch = report.epoch
         tune.report({spec.metric: best, "val_metric": float(report.val_metric),
                      "train_loss": float(report.train_loss), "epoch": report.epoch,
-                     "finished": False, "diverged": False})
+                     "finished": False, "diverged": False, "reported_at": time.time()})
 
     try:
         train(method, dataset, train_config, task=spec.task,
@@ -78,7 +80,8 @@ def run_trial(config: dict[str, Any], *, spec: TrialSpec, dataset: Any) -> None:
     except DivergedError as err:
         tune.report({spec.metric: best, "val_metric": math.nan, "train_loss": math.nan,
                      "epoch": last_epoch, "finished": False, "diverged": True,
-                     "error": f"{type(err).__name__}: {err}"})
+                     "error": f"{type(err).__name__}: {err}", "reported_at": time.time()})
         return
     tune.report({spec.metric: best, "val_metric": math.nan, "train_loss": math.nan,
-                 "epoch": last_epoch, "finished": True, "diverged": False})
+                 "epoch": last_epoch, "finished": True, "diverged": False,
+                 "reported_at": time.time()})

@@ -250,10 +250,18 @@ def _row(result: Any, settings: TuneSettings) -> dict[str, Any]:
         "metric_history": history,
         "epochs": epochs,
         "wall_time_s": float(last.get("time_total_s") or 0.0),
+        "finished_at": _finished_at(last),
         "cpu": settings.resources.cpu,
         "gpu": settings.resources.gpu,
         "error": error,
     }
+
+
+def _finished_at(last: dict[str, Any]) -> float | None:
+    """When the trial's last result came (Unix seconds): the completion order of the trials,
+    which the adequacy rule "tuning not converged" reads."""
+    stamp = last.get("reported_at", last.get("timestamp"))  # Ray's own is whole seconds
+    return float(stamp) if isinstance(stamp, int | float) else None
 
 
 def _history(result: Any, metric: str) -> list[float]:
@@ -277,4 +285,5 @@ _ROW_SCHEMA: dict[str, Any] = {
     "method": pl.String, "trial_id": pl.String, "config": pl.String, "status": pl.String,
     "metric": pl.Float64, "metric_history": pl.List(pl.Float64), "epochs": pl.Int64,
     "wall_time_s": pl.Float64, "cpu": pl.Float64, "gpu": pl.Float64, "error": pl.String,
+    "finished_at": pl.Float64,
 }

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -20,6 +21,7 @@ import polars as pl
 import pytest
 
 from robustlab.results import TRIAL_COLUMNS, check_columns, check_predictions
+from robustlab.stats.adequacy import RULES
 from robustlab.tune.cluster import ray_temp_dir
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("ray")]
@@ -69,6 +71,48 @@ def test_missing_modality_smoke_writes_the_results(tmp_path: Path, cli: Any) -> 
     assert manifest["report"]["status"] in {"written", "skipped"}, manifest["report"]
     if manifest["report"]["status"] == "written":
         assert (out / "report.html").stat().st_size > 1000
+    _check_adequacy(out, manifest, trials, variants)
+
+
+def _check_adequacy(out: Path, manifest: dict[str, Any], trials: pl.DataFrame,
+                    variants: list[str]) -> None:
+    """Budget adequacy: every variant judged on every rule, stored in manifest.json and
+    trials.parquet, and shown in the report (docs/adequacy.md)."""
+    n_test = manifest["dataset"]["sizes"]["test"]
+    summary = manifest["adequacy"]
+    assert summary["chance"]["level"] == pytest.approx(1 / n_test)  # retrieval among all
+    for name in variants:
+        record = manifest["methods"][name]
+        verdict = record["adequacy"]
+        findings = {f["rule"]: f for f in verdict["findings"]}
+        assert list(findings) == list(RULES)
+        assert verdict["flagged"] == [r for r, f in findings.items() if f["status"] == "flagged"]
+        assert summary["flagged"][name] == verdict["flagged"]
+        assert verdict["adequate"] == (not verdict["flagged"])
+        # 2 smoke epochs are too few to tell a rising curve from noise
+        assert findings["under_trained"]["status"] == "not_assessed"
+        for f in findings.values():
+            assert all(r["field"] for r in f["remedies"]), f
+        # the study narrows lr inside the methods' declared range; both are recorded
+        assert record["search_ranges"]["lr"] == {
+            "kind": "float", "low": 5e-4, "high": 3e-3, "log": True, "declared_low": 1e-4,
+            "declared_high": 3e-3, "field": "search.lr"}
+        for info in record["finals"].values():
+            assert len(info["val_history"]) == info["epochs"] == 2
+        mine = trials.filter(pl.col("method") == name)
+        assert mine["adequacy"].to_list() == [verdict["flagged"]] * mine.height
+    assert trials["still_rising"].is_null().all()  # too short to judge
+    assert trials["finished_at"].is_not_null().all()
+    html = (out / "report.html").read_text()
+    assert '<h3 id="adequacy">Budget adequacy</h3>' in html
+    for name in variants:
+        flagged = bool(manifest["methods"][name]["adequacy"]["flagged"])
+        mark = "flagged" if flagged else "adequate"
+        assert re.search(rf'<td class="text">{name}<a href="#adequacy" '
+                         rf'class="adequacy-mark {mark}"', html), name
+    for name, rules in summary["flagged"].items():
+        if rules:
+            assert f"<p><strong>{name}</strong>: " in html
 
 
 def _descendants(pid: int) -> list[int]:
@@ -164,6 +208,12 @@ def test_interrupted_runs_resume_to_the_uninterrupted_results(
                                                           "status", "epochs")
               for d in (reference, resumed))
     assert ta.equals(tb)
+    # the resumed study judges the budget from its parts as the uninterrupted one did (all
+    # but the tuning rule, which reads the trials' wall-clock completion order)
+    va, vb = ({name: [f for f in m["adequacy"]["findings"] if f["rule"] != "tuning_not_converged"]
+               for name, m in json.loads((d / "manifest.json").read_text())["methods"].items()}
+              for d in (reference, resumed))
+    assert va == vb and set(va) == {"clip", "symile"}
 
 
 def test_folder_holding_another_study_is_refused(

@@ -61,6 +61,7 @@ def test_diverged_trial_is_a_failed_row_and_the_study_goes_on(tmp_path: Path) ->
     assert ok["metric_history"].list.len().to_list() == [2] * ok.height
     assert outcome.best_config == {"lr": 1e-3, "weight_decay": 1e-2}
     assert (rows["cpu"] == 1.0).all() and (rows["wall_time_s"] > 0).all()
+    assert (rows["finished_at"] > 1.7e9).all()  # Unix time of each trial's last result
     # Optuna's own record: the same trials, diverged ones FAIL.
     study = optuna.load_study(study_name="clip", storage=settings.optuna_url)
     states = sorted(t.state.name for t in study.trials)

@@ -1,4 +1,5 @@
-"""Section 5: fairness — the tuning budget each method used, its best config, trial curves."""
+"""Section 5: fairness — whether each method's budget was adequate (docs/adequacy.md), the
+tuning budget each method used, its best config, trial curves."""
 
 from __future__ import annotations
 
@@ -7,10 +8,12 @@ from typing import Any
 
 import polars as pl
 
+from robustlab.report.adequacy import Adequacy, adequacy
 from robustlab.report.analysis import Analysis
 from robustlab.report.charts import InlineSvg, trial_chart
 from robustlab.report.inputs import Results
 from robustlab.report.sections.base import Section, json_safe
+from robustlab.stats.adequacy import LABELS, RULES
 
 STATUSES = ("completed", "stopped", "failed")
 
@@ -23,14 +26,33 @@ def build(results: Results, analysis: Analysis) -> Section:
     rows = [_row(results, method, descending) for method in results.methods]
     trial_counts = {r["trials"] for r in rows if r["trials"] is not None}
     notes = results.manifest.get("notes", [])  # e.g. the runner's note on ASHA scores
+    judged = adequacy(results, analysis)
     return Section(
         id="fairness", title="Fairness: tuning budget",
         view={"rows": rows, "budget": budget, "metric": metric,
               "has_trials": results.trials is not None,
               "unequal": len(trial_counts) > 1, "chart": _chart(results, metric),
-              "notes": [str(n) for n in notes] if isinstance(notes, list) else []},
-        data={"budget": json_safe(budget), "methods": json_safe(rows)},
+              "notes": [str(n) for n in notes] if isinstance(notes, list) else [],
+              "adequacy": adequacy_view(judged)},
+        data={"budget": json_safe(budget), "methods": json_safe(rows),
+              "adequacy": {k: v.to_json() for k, v in judged.verdicts.items()}},
     )
+
+
+def adequacy_view(judged: Adequacy) -> dict[str, Any]:
+    """Per variant: its flagged findings (message + remedies), the rules not assessed."""
+    variants = []
+    for name, verdict in judged.verdicts.items():
+        flagged = [{"label": LABELS[f.rule], "message": f.message,
+                    "remedies": [r.text for r in f.remedies]} for f in verdict.flagged]
+        skipped = [f"{LABELS[f.rule]} ({f.message})" for f in verdict.findings
+                   if f.status == "not_assessed"]
+        variants.append({"method": name, "flagged": flagged, "not_assessed": skipped})
+    judged_ok = [v for v in variants if not v["flagged"]]
+    return {"variants": variants, "all_adequate": bool(variants) and not any(
+                v["flagged"] for v in variants),
+            "adequate": [v["method"] for v in judged_ok], "rules": [LABELS[r] for r in RULES],
+            "recomputed": list(judged.recomputed), "chance": judged.chance}
 
 
 def _row(results: Results, method: str, descending: bool) -> dict[str, Any]:

@@ -6,9 +6,11 @@ from typing import Any
 
 import polars as pl
 
+from robustlab.report.adequacy import adequacy, flag_labels
 from robustlab.report.analysis import Analysis
 from robustlab.report.inputs import Results
 from robustlab.report.sections.base import Section, condition_order, records
+from robustlab.stats.adequacy import Verdict
 
 
 def build(results: Results, analysis: Analysis) -> Section:
@@ -18,14 +20,28 @@ def build(results: Results, analysis: Analysis) -> Section:
     table = table.join(best, on="condition").with_columns(
         is_best=pl.col("accuracy") >= pl.col("best"))
     cells = {(r["method"], r["condition"]): r for r in table.to_dicts()}
-    rows = [{"method": m, "cells": [cells.get((m, c)) for c in conditions]}
-            for m in results.methods]
+    verdicts = adequacy(results, analysis).verdicts
+    marks = {m: adequacy_mark(verdicts.get(m)) for m in results.methods}
+    rows = [{"method": m, "cells": [cells.get((m, c)) for c in conditions],
+             "adequacy": marks[m]} for m in results.methods]
     return Section(
         id="overview", title="Study and headline",
         view={"paragraph": paragraph(results, analysis), "conditions": conditions,
-              "rows": rows},
+              "rows": rows, "any_flagged": any(k and k["flagged"] for k in marks.values())},
         data={"accuracy": records(analysis.accuracy)},
     )
+
+
+def adequacy_mark(verdict: Verdict | None) -> dict[str, Any] | None:
+    """The mark beside a method's name: flagged (⚠) or adequate (✓), with a tooltip."""
+    if verdict is None:
+        return None
+    labels = flag_labels(verdict)
+    skipped = sum(f.status == "not_assessed" for f in verdict.findings)
+    more = f"; {skipped} of {len(verdict.findings)} rules not assessed" if skipped else ""
+    title = (f"budget not adequate: {', '.join(labels)}" if labels else
+             "budget adequate: no rule flagged") + more + " (details: Budget adequacy)"
+    return {"flagged": bool(labels), "title": title}
 
 
 def paragraph(results: Results, analysis: Analysis) -> list[str]:
