@@ -123,8 +123,10 @@ def _distinct_slices(codes: dict[str, tuple[list, np.ndarray]], min_size: int) -
     return found
 
 
-def _collect(pred: pl.DataFrame, columns: list[str], min_size: int):
-    """(pairs [(condition, a, b)], aggregate Components, tests, slice Components)."""
+def _collect(pred: pl.DataFrame, columns: list[str], min_size: int) -> tuple[
+        list[tuple[str, str, str]], list[Components], list[_Test], list[Components]]:
+    """(pairs [(condition, a, b)], one aggregate Components per pair, the slice tests, one
+    slice Components per test)."""
     values = _slice_values(pred, columns)
     order = method_order(pred)
     pairs: list[tuple[str, str, str]] = []
@@ -190,8 +192,9 @@ def hidden_failures(
     return _frame(_group(rows, method_order(pred)))
 
 
-def _record(t: _Test, pairs, agg: list[Comparison], agg_adj: np.ndarray, r: Comparison,
-            p_adj: float, q: float, kind: str) -> dict[str, Any]:
+def _record(t: _Test, pairs: list[tuple[str, str, str]], agg: list[Comparison],
+            agg_adj: np.ndarray, r: Comparison, p_adj: float, q: float,
+            kind: str) -> dict[str, Any]:
     cond, a, b = pairs[t.pair]
     return {
         "condition": cond, "slice_column": t.slice.column, "slice_value": t.slice.value,
