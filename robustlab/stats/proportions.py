@@ -6,11 +6,13 @@ The rule (docs/statistics.md, "Accuracy and its interval"):
   bootstrap BCa — near-nominal there, and the same engine as the robustness metrics;
 - one seed, fewer (small, near-perfect or all-equal slices): Clopper–Pearson, exact, never
   zero width (the bootstrap of 30/30 correct is the zero-width [1, 1]);
-- several seeds: the crossed seed × example t interval (`crossed`) joined with the
-  Clopper–Pearson interval of the seed-averaged values (n examples, x = Σ_i mean_s v_si). The
-  second conditions on the trained models and protects small and degenerate slices, where the
-  t interval's normal approximation fails; the first carries the seed variance. A seed-averaged
-  value varies no more than a 0/1 one of the same mean, so Clopper–Pearson on it is conservative.
+- several seeds: the crossed seed × example t interval (`crossed`), which carries the seed
+  variance; where the seed-averaged values hold fewer than MIN_COUNT successes or failures
+  (x = Σ_i mean_s v_si, n − x), joined with the Clopper–Pearson interval of those values: it
+  conditions on the trained models and protects small and degenerate slices, where the t
+  interval's normal approximation fails (three identical seeds at 30/30 have no variance to
+  estimate). A seed-averaged value varies no more than a 0/1 one of the same mean, so
+  Clopper–Pearson on it is conservative.
 """
 
 from __future__ import annotations
@@ -72,9 +74,10 @@ def _crossed(slices: Sequence[np.ndarray], level: float) -> list[Interval]:
         return []
     c = components([(s,) for s in slices])
     low, high, _, df, cc = crossed_t(c, level)
+    few = np.minimum(c.pos, c.n - c.pos) < MIN_COUNT  # seed-averaged successes / failures
     cp_low, cp_high = clopper_pearson(c.pos, c.n, level)
-    low = np.clip(np.minimum(low, cp_low), 0.0, 1.0)
-    high = np.clip(np.maximum(high, cp_high), 0.0, 1.0)
+    low = np.clip(np.where(few, np.minimum(low, cp_low), low), 0.0, 1.0)
+    high = np.clip(np.where(few, np.maximum(high, cp_high), high), 0.0, 1.0)
     return [Interval(float(c.estimate[g]), float(low[g]), float(high[g]), level,
                      "crossed_cc" if cc[g] else "crossed_t", int(c.n[g]), int(c.n_seeds[g]),
                      float(df[g])) for g in range(len(slices))]

@@ -1,6 +1,7 @@
 """Calibration by simulation (issue 10): coverage of every interval type (single, paired,
-several seeds; small and degenerate slices), type-I error of every test under correlated and
-seed-heterogeneous nulls, and the hidden-failure detector's false-report rate.
+several seeds, robustness metrics; small and degenerate slices), type-I error of every test
+under correlated and seed-heterogeneous nulls, and the hidden-failure detector's false-report
+rate.
 
 One-seed cells enumerate every possible data set (the intervals depend only on the counts), so
 their coverage is exact: no Monte-Carlo (MC) error, except the bootstrap noise of BCa endpoints
@@ -18,6 +19,8 @@ from scipy.special import gammaln
 from scipy.stats import binom
 
 from robustlab.stats import accuracy_cis, hidden_failures, paired_comparisons, pairwise_table
+from robustlab.stats.proportions import proportion_intervals
+from robustlab.stats.robustness import difference_intervals, effective_blocks, relative_block
 
 ALPHA = 0.05
 
@@ -208,3 +211,29 @@ def test_hidden_failure_false_reports_with_a_uniform_winner() -> None:
         out = hidden_failures(_slices_frame(a, b, slice_of.astype(str)), ["piece"])
         reports += bool((out["kind"] == "hidden_failure").any())
     assert reports / 200 <= ALPHA + 2 * _sd(ALPHA, 200), reports  # 2 MC sd = 0.031
+
+
+# --- robustness metrics ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("seeds", [1, 3])
+def test_robustness_metric_coverage(seeds: int) -> None:
+    # Levels 0, 1, 2 (trapezoid weights .25, .5, .25); difficulty q ~ U(.3, .8) shared;
+    # f succeeds w.p. q − .1 l + u_s, the reference r w.p. q − .2 l + v_s (u, v ~ N(0, .02²) per
+    # seed): true RR(f) = .55 − .1 = .45, ER(f vs r) = (.45 − .55) − (.35 − .55) = .10.
+    rng = np.random.default_rng(300 + seeds)
+    levels, sets, n = np.array([0.0, 1.0, 2.0]), 1000, 300
+    q = rng.uniform(0.3, 0.8, (sets, 1, 1, n))
+    drop = levels[None, :, None, None]
+    shift = lambda: rng.normal(0.0, 0.02 if seeds > 1 else 0.0, (sets, 1, seeds, 1))  # noqa: E731
+    f = rng.random((sets, 3, seeds, n)) < q - 0.1 * drop + shift()  # (sets, L, S, n)
+    r = rng.random((sets, 3, seeds, n)) < q - 0.2 * drop + shift()
+    rr = proportion_intervals([relative_block(levels, x) for x in f],
+                              rng=np.random.default_rng(0), n_resamples=2000, level=0.95)
+    er = difference_intervals([effective_blocks(levels, x, y, True)
+                               for x, y in zip(f, r, strict=True)],
+                              rng=np.random.default_rng(1), n_resamples=2000, level=0.95)
+    cover_rr = np.mean([iv.low <= 0.45 <= iv.high for iv in rr])
+    cover_er = np.mean([iv.low <= 0.10 <= iv.high for iv in er])
+    assert {iv.method for iv in rr + er} <= {"bca", "crossed_t"}
+    assert cover_rr >= 0.93 and cover_er >= 0.93, (cover_rr, cover_er)  # MC sd ≈ 0.007
