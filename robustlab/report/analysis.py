@@ -8,6 +8,10 @@ Holm by default; `none` reports raw p-values there); the per-slice pairwise tabl
 exploratory screen (Benjamini–Hochberg); hidden failures use the study's correction, and Holm
 when the study says `none` — a search over every slice is never reported uncorrected.
 
+Pairwise intervals are at level 1 − alpha so that "interval excludes 0" and "p < alpha" are the
+same statement (docs/statistics.md). Effective robustness is withheld for methods whose clean
+accuracy interval reaches the study's chance level (`chance.py`).
+
 An empty `slices` list (the study spec's default) means: search the default slices, i.e.
 `perturbed_modality` plus every metadata column with at most 20 distinct values.
 """
@@ -21,6 +25,7 @@ import numpy as np
 import polars as pl
 
 from robustlab import stats
+from robustlab.report.chance import Chance, chance_level
 from robustlab.report.inputs import ReportInputError, Results
 from robustlab.results import MANIFEST_FILE, PREDICTION_COLUMNS
 
@@ -51,8 +56,10 @@ class Analysis:
     pairwise: pl.DataFrame  # by condition; confirmatory family
     slice_pairwise: pl.DataFrame | None  # by condition, slice_column, slice_value; BH screen
     curves: pl.DataFrame
-    robustness: pl.DataFrame
+    robustness: pl.DataFrame  # with clean_ci_low and er_note (the near-chance guard)
     hidden: pl.DataFrame | None  # None when the study names no slice column
+    chance: Chance
+    seeds: dict[str, int]  # training seeds per method
 
 
 def settings_from(results: Results, seed: int = 0) -> Settings:
@@ -105,7 +112,11 @@ def _slices(results: Results, declared: object, where: str) -> tuple[str, ...]:
 
 
 def analyse(results: Results, settings: Settings) -> Analysis:
-    """Compute every frame; `settings.seed` fixes every bootstrap interval of the report."""
+    """Compute every frame; `settings.seed` fixes every bootstrap interval of the report.
+
+    Generators 1, 2 and 5 (the pairwise tables and hidden failures) are no longer drawn from:
+    those numbers are closed-form now. They stay in the spawned list so the others keep theirs.
+    """
     pred, s = results.predictions, settings
     gens = [np.random.default_rng(q) for q in np.random.SeedSequence(s.seed).spawn(6)]
     slice_pairwise = hidden = None
@@ -113,23 +124,33 @@ def analyse(results: Results, settings: Settings) -> Analysis:
     if s.slices:
         slice_pairwise = stats.pairwise_table(
             _stack_slices(pred, s.slices), ["condition", "slice_column", "slice_value"],
-            rng=gens[2], correction="bh", alpha=s.alpha, n_resamples=s.n_resamples)
-        hidden = stats.hidden_failures(
-            pred, list(s.slices), rng=gens[5], alpha=s.alpha, correction=corrected,
-            min_slice_size=s.min_slice_size, n_resamples=s.n_resamples)
+            correction="bh", alpha=s.alpha)
+        hidden = stats.hidden_failures(pred, list(s.slices), alpha=s.alpha,
+                                       correction=corrected, min_slice_size=s.min_slice_size)
+    accuracy = stats.accuracy_table(pred, ["condition"], rng=gens[0], n_resamples=s.n_resamples)
+    chance = chance_level(results)
     return Analysis(
         settings=s,
-        accuracy=stats.accuracy_table(pred, ["condition"], rng=gens[0],
-                                      n_resamples=s.n_resamples),
+        accuracy=accuracy,
         pairwise=_raw_p_if_uncorrected(
-            stats.pairwise_table(pred, ["condition"], rng=gens[1], alpha=s.alpha,
-                                 correction=corrected, n_resamples=s.n_resamples), s),
+            stats.pairwise_table(pred, ["condition"], alpha=s.alpha, correction=corrected), s),
         slice_pairwise=slice_pairwise,
         curves=stats.curve_table(pred, rng=gens[3], n_resamples=s.n_resamples),
-        robustness=stats.robustness_table(pred, reference=s.reference, rng=gens[4],
-                                          n_resamples=s.n_resamples),
+        robustness=stats.guard_effective_robustness(
+            stats.robustness_table(pred, reference=s.reference, rng=gens[4],
+                                   n_resamples=s.n_resamples),
+            _clean_accuracy(pred, accuracy), reference=s.reference, chance=chance.value),
         hidden=hidden,
+        chance=chance,
+        seeds={m: pred.filter(pl.col("method") == m)["seed"].n_unique()
+               for m in results.methods},
     )
+
+
+def _clean_accuracy(pred: pl.DataFrame, accuracy: pl.DataFrame) -> pl.DataFrame:
+    """The accuracy table's rows of the clean condition (empty when there is none)."""
+    clean = pred.filter(pl.col("cond_op") == "clean")["condition"].unique().to_list()
+    return accuracy.filter(pl.col("condition").is_in(clean)).select("method", "ci_low")
 
 
 def _raw_p_if_uncorrected(table: pl.DataFrame, s: Settings) -> pl.DataFrame:
@@ -147,3 +168,26 @@ def _stack_slices(pred: pl.DataFrame, slices: tuple[str, ...]) -> pl.DataFrame:
         base.with_columns(slice_column=pl.lit(c),
                           slice_value=pred[c].cast(pl.String).fill_null("(null)"))
         for c in slices])
+
+
+def seed_note(analysis: Analysis) -> str:
+    """What the number of training seeds means for the intervals, in plain words ("" when
+    every method has at least 4 seeds)."""
+    seeds = analysis.seeds
+    if seeds and max(seeds.values()) == 1:
+        return ("Each method was trained once (one seed): intervals and tests treat the trained "
+                "models as fixed, so training-seed variance is not in them.")
+    notes = []
+    for k in (2, 3):
+        few = [m for m, s in seeds.items() if s == k]
+        if few:
+            notes.append(f"{', '.join(few)} {'has' if len(few) == 1 else 'have'} only {k} "
+                         f"training seeds: the seed variance rests on {k - 1} degree"
+                         f"{'s' if k > 2 else ''} of freedom and is poorly estimated, so "
+                         "intervals are wide and a real difference may not reach significance"
+                         + (" (Cochran–Cox critical values)." if k == 2 else "."))
+    single = [m for m, s in seeds.items() if s == 1]
+    if single:
+        notes.append(f"{', '.join(single)} {'has' if len(single) == 1 else 'have'} one seed: "
+                     "its seed variance cannot be estimated and is left out of comparisons.")
+    return " ".join(notes)

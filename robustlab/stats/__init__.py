@@ -1,24 +1,27 @@
-"""robustlab.stats: bootstrap CIs, exact paired tests, corrections, robustness metrics.
+"""robustlab.stats: intervals and tests for accuracies and paired differences, corrections,
+robustness metrics, hidden failures.
 
 Pure numpy/scipy/polars; every random function takes an explicit `numpy.random.Generator`.
-What each number means: docs/statistics.md.
+What each number means and which procedure makes it: docs/statistics.md.
 """
 
-from robustlab.stats.bootstrap import (
-    Interval,
-    accuracy_ci,
-    accuracy_cis,
-    paired_difference_ci,
-    paired_difference_cis,
-)
+from robustlab.stats.binomial import clopper_pearson, score_p, tango
+from robustlab.stats.bootstrap import Interval, paired_bootstrap_ci, paired_bootstrap_cis
 from robustlab.stats.correction import Correction, adjust, benjamini_hochberg, holm
 from robustlab.stats.curves import curve_table, robustness_table
 from robustlab.stats.frames import accuracy_table, pairwise_table
 from robustlab.stats.hidden import hidden_failures
 from robustlab.stats.mcnemar import McNemar, mcnemar_exact, mcnemar_exact_counts
-from robustlab.stats.robustness import effective_robustness, relative_robustness
+from robustlab.stats.paired import Comparison, paired_comparison, paired_comparisons
+from robustlab.stats.proportions import accuracy_ci, accuracy_cis
+from robustlab.stats.robustness import (
+    effective_robustness,
+    guard_effective_robustness,
+    relative_robustness,
+)
 
 __all__ = [
+    "Comparison",
     "Correction",
     "Interval",
     "McNemar",
@@ -27,15 +30,21 @@ __all__ = [
     "accuracy_table",
     "adjust",
     "benjamini_hochberg",
+    "clopper_pearson",
     "curve_table",
     "effective_robustness",
+    "guard_effective_robustness",
     "hidden_failures",
     "holm",
     "mcnemar_exact",
     "mcnemar_exact_counts",
-    "paired_difference_ci",
-    "paired_difference_cis",
+    "paired_bootstrap_ci",
+    "paired_bootstrap_cis",
+    "paired_comparison",
+    "paired_comparisons",
     "pairwise_table",
     "relative_robustness",
     "robustness_table",
+    "score_p",
+    "tango",
 ]

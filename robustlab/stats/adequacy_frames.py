@@ -68,11 +68,10 @@ def clean_facts(predictions: pl.DataFrame) -> tuple[dict[str, dict[int, float]],
 
 def significance_table(predictions: pl.DataFrame, alpha: float, correction: str) -> pl.DataFrame:
     """The report's confirmatory pairwise table (every condition one family, the study's α and
-    correction; `none` = raw p). Only Δ and `significant` are used, which need no resampling,
-    so the interval columns are computed with few resamples."""
-    table = pairwise_table(predictions, ["condition"], rng=np.random.default_rng(0),
+    correction; `none` = raw p): the same procedure and family as the report's table."""
+    table = pairwise_table(predictions, ["condition"],
                            correction="holm" if correction == "none" else correction,  # type: ignore[arg-type]
-                           alpha=alpha, n_resamples=200)
+                           alpha=alpha)
     if correction == "none":
         table = table.with_columns(significant=pl.col("p_value") < alpha)
     return table

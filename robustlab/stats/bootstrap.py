@@ -1,4 +1,8 @@
-"""Bootstrap confidence intervals for accuracies, paired differences and other per-example means.
+"""The bootstrap: BCa and percentile intervals of per-example means (the engine behind one-seed
+accuracies with enough successes and failures, robustness metrics, and `paired_bootstrap_cis`).
+
+Which procedure each reported number uses is decided elsewhere (`proportions`, `paired`,
+`robustness`; docs/statistics.md); this module is the resampling half of it.
 
 Every statistic here is a mean of per-example values (accuracy, a paired difference of
 correctness, a robustness metric that is a weighted sum of accuracies). Such a statistic only
@@ -22,18 +26,24 @@ import numpy as np
 
 from robustlab.stats._resample import acceleration, compress, replicates
 
-IntervalMethod = Literal["bca", "percentile"]
+IntervalMethod = Literal["bca", "percentile", "clopper_pearson", "tango", "crossed_t",
+                         "crossed_cc"]
 
 
 @dataclass(frozen=True)
 class Interval:
-    """A point estimate with a two-sided bootstrap confidence interval.
+    """A point estimate with a two-sided confidence interval.
 
     estimate: the statistic on the data (e.g. accuracy, or Δ = acc_a − acc_b)
     low, high: interval bounds at confidence `level`
-    method: "bca" (bias-corrected and accelerated) or "percentile" (the fallback on degenerate
-        slices and for the two-level seed bootstrap, where BCa's jackknife is not defined)
-    n: number of examples; n_seeds: number of training seeds (1 = one-level bootstrap)
+    method: how the interval was made (docs/statistics.md says when each is used):
+        "bca" — bootstrap, bias-corrected and accelerated; "percentile" — bootstrap percentile
+        (degenerate resamples, the two-level bootstrap); "clopper_pearson" — exact binomial;
+        "tango" — Tango's score interval for a paired difference; "crossed_t" / "crossed_cc" —
+        several seeds: the crossed seed × example t interval (Satterthwaite / Cochran–Cox
+        critical value) joined with the exact/score interval of the seed-averaged results
+    n: number of examples; n_seeds: number of training seeds (the most of any method)
+    df: degrees of freedom of a crossed_* interval (Satterthwaite), else None
     """
 
     estimate: float
@@ -43,6 +53,7 @@ class Interval:
     method: IntervalMethod
     n: int
     n_seeds: int = 1
+    df: float | None = None
 
 
 
@@ -172,22 +183,7 @@ def paired_blocks(
     return (a, -b)
 
 
-def accuracy_ci(
-    correct: np.ndarray,
-    *,
-    rng: np.random.Generator,
-    n_resamples: int = 10_000,
-    level: float = 0.95,
-) -> Interval:
-    """Accuracy with a bootstrap CI.
-
-    correct: bool `(n,)`, or `(n_seeds, n)` for several seeds on the same example ids (then a
-    two-level bootstrap: seeds, then example ids; percentile interval).
-    """
-    return accuracy_cis([correct], rng=rng, n_resamples=n_resamples, level=level)[0]
-
-
-def paired_difference_ci(
+def paired_bootstrap_ci(
     correct_a: np.ndarray,
     correct_b: np.ndarray,
     *,
@@ -198,31 +194,22 @@ def paired_difference_ci(
 ) -> Interval:
     """Δ = acc_a − acc_b on the same example ids with a paired bootstrap CI.
 
+    Not what the report uses for Δ (that is `paired_comparison`: an interval and a test from one
+    procedure); kept as the engine's reference workload (`bench_bootstrap`) and for users who
+    want the bootstrap.
+
     correct_a, correct_b: bool `(n,)` or `(n_seeds, n)`, column j is example j for both.
     Each resample draws example ids once and applies them to both methods. With seeds, seed
     rows are resampled first: jointly (row s of a pairs with row s of b) when `pair_seeds`
     (requires equal n_seeds), independently per method otherwise.
     """
-    return paired_difference_cis(
+    return paired_bootstrap_cis(
         [correct_a], [correct_b], rng=rng, n_resamples=n_resamples, level=level,
         pair_seeds=pair_seeds,
     )[0]
 
 
-def accuracy_cis(
-    slices: Sequence[np.ndarray],
-    *,
-    rng: np.random.Generator,
-    n_resamples: int = 10_000,
-    level: float = 0.95,
-) -> list[Interval]:
-    """`accuracy_ci` for many slices in one vectorised draw; slices[g] is `(n_g,)` or
-    `(n_seeds, n_g)`. Returns one Interval per slice, in order."""
-    blocks = [(check_correct(x, f"slices[{g}]"),) for g, x in enumerate(slices)]
-    return bootstrap_blocks(blocks, rng=rng, n_resamples=n_resamples, level=level)
-
-
-def paired_difference_cis(
+def paired_bootstrap_cis(
     slices_a: Sequence[np.ndarray],
     slices_b: Sequence[np.ndarray],
     *,
@@ -231,10 +218,10 @@ def paired_difference_cis(
     level: float = 0.95,
     pair_seeds: bool = True,
 ) -> list[Interval]:
-    """`paired_difference_ci` for many slices in one vectorised draw.
+    """`paired_bootstrap_ci` for many slices in one vectorised draw.
 
     slices_a[g], slices_b[g]: the two methods' correctness on slice g (same shape rules as
-    `paired_difference_ci`). Returns one Interval per slice, in order.
+    `paired_bootstrap_ci`). Returns one Interval per slice, in order.
     """
     if len(slices_a) != len(slices_b):
         raise ValueError(f"slices_a, slices_b: {len(slices_a)} vs {len(slices_b)} slices")

@@ -11,9 +11,9 @@ import numpy as np
 import polars as pl
 
 from robustlab.stats._cells import BASE_COLUMNS, Cell, cells, method_order, require_columns
-from robustlab.stats.bootstrap import bootstrap_blocks
 from robustlab.stats.frames import accuracy_table
-from robustlab.stats.robustness import effective_blocks, relative_block
+from robustlab.stats.proportions import proportion_intervals
+from robustlab.stats.robustness import difference_intervals, effective_blocks, relative_block
 
 CURVE_KEYS = ("cond_op", "cond_modality", "cond_level")
 
@@ -54,7 +54,7 @@ def curve_table(
     """Accuracy–level curves per (cond_op, cond_modality, method), clean accuracy at level 0.
 
     Columns: cond_op, cond_modality, cond_level, method, accuracy, ci_low, ci_high, n,
-    n_seeds, ci_method. Sorted by cond_op, cond_modality, method (study order), cond_level.
+    n_seeds, ci_method, df. Sorted by cond_op, cond_modality, method (study order), cond_level.
     The clean point's interval is the same numbers on every curve (computed once).
     """
     curves = _curves(pred, "curve_table")
@@ -69,7 +69,7 @@ def curve_table(
         points.join(acc, on="condition").join(rank, on="method")
         .sort(["cond_op", "cond_modality", "_rank", "cond_level"])
         .select(["cond_op", "cond_modality", "cond_level", "method", "accuracy", "ci_low",
-                 "ci_high", "n", "n_seeds", "ci_method"])
+                 "ci_high", "n", "n_seeds", "ci_method", "df"])
     )
 
 
@@ -99,7 +99,8 @@ def robustness_table(
 
     Columns: cond_op, cond_modality, method, relative_robustness, rr_ci_low, rr_ci_high,
     rr_ci_method, effective_robustness, er_ci_low, er_ci_high, er_ci_method. The reference's
-    own effective robustness is 0 by definition (its interval is [0, 0]).
+    own effective robustness is 0 by definition (its interval is [0, 0]). Intervals:
+    `robustness` module docstring; withhold ER near chance with `guard_effective_robustness`.
     """
     curves = _curves(pred, "robustness_table")
     order = method_order(pred)
@@ -111,7 +112,7 @@ def robustness_table(
                          "and effective robustness start from clean accuracy at level 0")
     per_cond = cells(pred, ["condition"])
     rows: list[tuple[str, str, str]] = []
-    rr_blocks: list[tuple[np.ndarray, ...]] = []
+    rr_blocks: list[np.ndarray] = []
     er_blocks: list[tuple[np.ndarray, ...]] = []
     for (op, mod), pts in curves.items():
         levels = np.array([lvl for lvl, _ in pts])
@@ -122,12 +123,11 @@ def robustness_table(
             if (cur.ids != ref.ids).any():
                 raise ValueError(f"{where}: {m!r} and {reference!r} hold different example ids")
             rows.append((op, mod, m))
-            rr_blocks.append((relative_block(levels, cur.correct),))
+            rr_blocks.append(relative_block(levels, cur.correct))
             er_blocks.append(effective_blocks(levels, cur.correct, ref.correct,
                                               cur.seeds == ref.seeds))
-    # One call: slices with the same seed layout and size share one draw of example ids.
-    both = bootstrap_blocks(rr_blocks + er_blocks, rng=rng, n_resamples=n_resamples, level=level)
-    rr, er = both[: len(rr_blocks)], both[len(rr_blocks) :]
+    rr = proportion_intervals(rr_blocks, rng=rng, n_resamples=n_resamples, level=level)
+    er = difference_intervals(er_blocks, rng=rng, n_resamples=n_resamples, level=level)
     return pl.DataFrame({
         "cond_op": [r[0] for r in rows], "cond_modality": [r[1] for r in rows],
         "method": [r[2] for r in rows],

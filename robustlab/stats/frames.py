@@ -7,9 +7,9 @@ rows for one (method, seed, example_id) — include `condition` (or a column tha
 `by`; otherwise a ValueError names the group. Methods are ordered by first appearance in
 `pred`; groups by the sorted values of `by`.
 
-Seeds pair across methods by (seed, example_id) when both methods have the same seed set (the
-seed rows are resampled jointly), otherwise seeds are resampled independently per method;
-example ids are always resampled jointly (docs/statistics.md).
+Seeds pair across methods by (seed, example_id) when both methods have the same seed set (seed
+s of a with seed s of b), otherwise each method's seeds are independent runs; examples always
+pair. Which interval and test each row gets: docs/statistics.md.
 """
 
 from __future__ import annotations
@@ -21,13 +21,17 @@ import numpy as np
 import polars as pl
 
 from robustlab.stats._cells import BASE_COLUMNS, Cell, cells, method_order, require_columns
-from robustlab.stats.bootstrap import Interval, bootstrap_blocks, paired_blocks
+from robustlab.stats.bootstrap import Interval, paired_blocks
 from robustlab.stats.correction import Correction, adjust
-from robustlab.stats.mcnemar import discordant_counts, mcnemar_exact_counts
+from robustlab.stats.crossed import components
+from robustlab.stats.paired import Comparison, compare
+from robustlab.stats.proportions import proportion_intervals
 
-_PAIR_TYPES = {"method_a": pl.String, "method_b": pl.String, "acc_a": pl.Float64,
-               "acc_b": pl.Float64, "delta": pl.Float64, "ci_low": pl.Float64,
-               "ci_high": pl.Float64, "ci_method": pl.String}  # typed even when empty
+_PAIR_TYPES = {"method_a": pl.String, "method_b": pl.String, "n": pl.Int64, "n_seeds": pl.Int64,
+               "acc_a": pl.Float64, "acc_b": pl.Float64, "delta": pl.Float64,
+               "ci_low": pl.Float64, "ci_high": pl.Float64, "ci_method": pl.String,
+               "df": pl.Float64, "p_value": pl.Float64, "p_adjusted": pl.Float64,
+               "significant": pl.Boolean, "n_01": pl.Int64, "n_10": pl.Int64}  # typed if empty
 
 
 def _check_by(pred: pl.DataFrame, by: Sequence[str], where: str) -> list[str]:
@@ -39,7 +43,7 @@ def _check_by(pred: pl.DataFrame, by: Sequence[str], where: str) -> list[str]:
     return by
 
 
-def _ci_columns(ivs: Sequence[Interval], prefix: str = "") -> dict[str, list[Any]]:
+def _ci_columns(ivs: Sequence[Interval | Comparison], prefix: str = "") -> dict[str, list[Any]]:
     return {
         f"{prefix}ci_low": [iv.low for iv in ivs],
         f"{prefix}ci_high": [iv.high for iv in ivs],
@@ -60,15 +64,16 @@ def accuracy_table(
     n_resamples: int = 10_000,
     level: float = 0.95,
 ) -> pl.DataFrame:
-    """Accuracy per (*by, method) with a bootstrap CI.
+    """Accuracy per (*by, method) with a confidence interval (`proportions`: BCa, Clopper–Pearson
+    or the crossed seed × example interval; `ci_method` says which; `df` for the crossed one).
 
-    Columns: *by, method, n, n_seeds, accuracy, ci_low, ci_high, ci_method.
+    Columns: *by, method, n, n_seeds, accuracy, ci_low, ci_high, ci_method, df.
     """
     by = _check_by(pred, by, "accuracy_table")
     order = method_order(pred)
     rows = [(g, m, c) for g, per in cells(pred, by).items() for m in order if (c := per.get(m))]
-    ivs = bootstrap_blocks([(r[2].correct,) for r in rows], rng=rng,
-                           n_resamples=n_resamples, level=level)
+    ivs = proportion_intervals([r[2].correct.astype(np.float64) for r in rows], rng=rng,
+                               n_resamples=n_resamples, level=level)
     return pl.DataFrame({
         **_group_frame(by, [r[0] for r in rows], pred),
         "method": [r[1] for r in rows],
@@ -76,11 +81,12 @@ def accuracy_table(
         "n_seeds": [iv.n_seeds for iv in ivs],
         "accuracy": [iv.estimate for iv in ivs],
         **_ci_columns(ivs),
+        "df": pl.Series([iv.df for iv in ivs], dtype=pl.Float64),
     })
 
 
 def pair_cells(a: Cell, b: Cell, where: str) -> tuple[np.ndarray, ...]:
-    """Bootstrap blocks for Δ = acc_a − acc_b; seeds pair iff both have the same seed set."""
+    """Blocks for Δ = acc_a − acc_b (`crossed`); seeds pair iff both have the same seed set."""
     if a.ids.shape != b.ids.shape or not (a.ids == b.ids).all():
         raise ValueError(f"{where}: the two methods hold different example ids "
                          f"({a.ids.size} vs {b.ids.size}); paired statistics need the same ids")
@@ -91,39 +97,39 @@ def pairwise_table(
     pred: pl.DataFrame,
     by: list[str],
     *,
-    rng: np.random.Generator,
     correction: Correction = "holm",
     alpha: float = 0.05,
-    n_resamples: int = 10_000,
-    level: float = 0.95,
+    level: float | None = None,
 ) -> pl.DataFrame:
-    """Every pair of methods per group of `by`: Δ = acc_a − acc_b, paired CI, exact McNemar.
+    """Every pair of methods per group of `by`: Δ = acc_a − acc_b with the interval and the test
+    of one procedure (`paired`: Tango for one seed, the crossed seed × example test with
+    several), at `level` (default 1 − alpha, so ci excludes 0 ⟺ p_value < alpha).
 
-    The correction family is the whole table. Columns: *by, method_a, method_b, n, acc_a,
-    acc_b, delta, ci_low, ci_high, ci_method, p_value, p_adjusted, significant, n_01, n_10.
+    The correction family is the whole table; significant = p_adjusted < alpha. Columns: *by,
+    method_a, method_b, n, n_seeds, acc_a, acc_b, delta, ci_low, ci_high, ci_method, df,
+    p_value, p_adjusted, significant, n_01, n_10.
     """
     by = _check_by(pred, by, "pairwise_table")
     _check_alpha(alpha)
+    level = 1.0 - alpha if level is None else level
     order = method_order(pred)
     rows = []
     for g, per in cells(pred, by).items():
         present = [m for m in order if m in per]
         rows += [(g, a, b, per[a], per[b]) for i, a in enumerate(present) for b in present[i + 1:]]
     blocks = [pair_cells(r[3], r[4], f"group {r[0]}, {r[1]} vs {r[2]}") for r in rows]
-    ivs = bootstrap_blocks(blocks, rng=rng, n_resamples=n_resamples, level=level)
-    counts = np.array([discordant_counts(r[3].correct, r[4].correct) for r in rows],
-                      dtype=np.int64).reshape(-1, 2)  # (pairs, [n_01, n_10])
-    p = mcnemar_exact_counts(counts[:, 0], counts[:, 1])
+    out = compare(components(blocks), level) if blocks else []
+    p = np.array([c.p_value for c in out], dtype=np.float64)
     p_adj = adjust(p, correction)
     return pl.DataFrame({
         **_group_frame(by, [r[0] for r in rows], pred),
         "method_a": [r[1] for r in rows], "method_b": [r[2] for r in rows],
-        "n": pl.Series([iv.n for iv in ivs], dtype=pl.Int64),
+        "n": [c.n for c in out], "n_seeds": [c.n_seeds for c in out],
         "acc_a": [float(r[3].correct.mean()) for r in rows],
         "acc_b": [float(r[4].correct.mean()) for r in rows],
-        "delta": [iv.estimate for iv in ivs], **_ci_columns(ivs),
+        "delta": [c.estimate for c in out], **_ci_columns(out), "df": [c.df for c in out],
         "p_value": p, "p_adjusted": p_adj, "significant": p_adj < alpha,
-        "n_01": counts[:, 0], "n_10": counts[:, 1],
+        "n_01": [c.n_01 for c in out], "n_10": [c.n_10 for c in out],
     }, schema_overrides=_PAIR_TYPES)
 
 

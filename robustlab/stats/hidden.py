@@ -1,11 +1,25 @@
-"""Hidden failures: slices where a pair's difference flips sign against the aggregate.
+"""Hidden failures: slices where a significant average difference between two methods reverses.
 
 For every condition, every pair of methods (a, b) and every value of every slice column with at
-least `min_slice_size` examples, Δ_slice = acc_a − acc_b is tested with the exact McNemar test
-(sign test on seed-averaged differences for several seeds). All those tests form one family for
-the correction, whatever their sign, so selecting the opposite-sign ones afterwards does not
-shrink the family. A hidden failure is a tested slice with sign(Δ_slice) = −sign(Δ_condition)
-≠ 0 and corrected p < alpha: "a wins on average but loses here" (or the reverse).
+least `min_slice_size` examples, Δ_slice = acc_a − acc_b is tested with the same procedure as
+the pairwise table (`paired`: Tango's score test for one seed, the crossed seed × example test
+with several). Two families, each corrected with `correction`:
+
+- aggregate: Δ over the whole condition, for every (condition, pair) — the confirmatory family
+  of the pairwise table by condition, so "significant on average" means the same thing there;
+- slice: every (condition, pair, slice) tested, whatever its sign, so selecting the
+  opposite-sign ones afterwards does not shrink the family.
+
+A **hidden failure** is a slice whose Δ has the opposite sign of the condition's Δ, where both
+are significant after correction: "a wins on average, significantly, but loses here,
+significantly". Any other opposite-sign slice whose Benjamini–Hochberg q-value over the slice
+family is < alpha is **worth a look** (an exploratory list, never a finding).
+
+Slices of different columns holding exactly the same examples of a condition are one slice
+(tested once; the other names are kept in `aliases`). Each pair appears once (a before b in
+study order). Rows that share (condition, slice, kind) and a method are grouped into one
+finding (`finding`, `focal_method`, `opponent`): "the same slice flips for the same method
+against several others".
 """
 
 from __future__ import annotations
@@ -16,28 +30,40 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from robustlab.stats._cells import BASE_COLUMNS, Cell, cells, method_order, require_columns
-from robustlab.stats.bootstrap import bootstrap_blocks
-from robustlab.stats.correction import Correction, adjust
+from robustlab.stats._cells import BASE_COLUMNS, cells, method_order, require_columns
+from robustlab.stats.correction import Correction, adjust, benjamini_hochberg
+from robustlab.stats.crossed import Components, by_code, components, concat, take
 from robustlab.stats.frames import pair_cells
-from robustlab.stats.mcnemar import mcnemar_exact_counts
+from robustlab.stats.paired import Comparison, compare
 
-COLUMNS = ["condition", "slice_column", "slice_value", "method_a", "method_b", "n",
-           "aggregate_delta", "delta", "ci_low", "ci_high", "p_value", "p_adjusted"]
+COLUMNS = ["condition", "slice_column", "slice_value", "aliases", "kind", "finding",
+           "focal_method", "opponent", "method_a", "method_b", "n", "aggregate_delta",
+           "aggregate_p_adjusted", "delta", "ci_low", "ci_high", "ci_method", "p_value",
+           "p_adjusted", "q_value"]
+_TEXT = ("condition", "slice_column", "slice_value", "aliases", "kind", "focal_method",
+         "opponent", "method_a", "method_b", "ci_method")
+_TYPES: dict[str, type[pl.DataType]] = {c: pl.String for c in _TEXT}
+_TYPES |= {"finding": pl.Int64, "n": pl.Int64}
+_TYPES |= {c: pl.Float64 for c in COLUMNS if c not in _TYPES}
+HIDDEN, LOOK = "hidden_failure", "worth_a_look"
+
+
+@dataclass(frozen=True)
+class _Slice:
+    """One distinct set of a condition's examples: its first (column, value) name, the others."""
+
+    column: str
+    value: str | None
+    aliases: tuple[str, ...]
+    code_column: str  # the column whose codes select it
+    code: int
 
 
 @dataclass(frozen=True)
 class _Test:
     condition: str
-    column: str
-    value: str | None
-    a: str
-    b: str
-    mask: np.ndarray  # (n_condition,) which of the condition's examples are in the slice
-    aggregate: float
-    delta: float
-    n_01: int
-    n_10: int
+    pair: int  # index into the aggregate tests
+    slice: _Slice
 
 
 def _check(pred: pl.DataFrame, slice_columns: list[str], alpha: float, min_size: int) -> None:
@@ -78,85 +104,139 @@ def _codes(values: pl.DataFrame, columns: list[str]) -> dict[str, tuple[list, np
     return out
 
 
-def _pair_tests(cond: str, a: str, b: str, ca: Cell, cb: Cell,
-                codes: dict[str, tuple[list, np.ndarray]], min_size: int) -> list[_Test]:
-    d = ca.correct.mean(axis=0) - cb.correct.mean(axis=0)  # (n,) seed-averaged Δ per example
-    aggregate = float(d.mean())
-    tests = []
+def _distinct_slices(codes: dict[str, tuple[list, np.ndarray]], min_size: int) -> list[_Slice]:
+    """Slices with >= min_size examples, one per distinct example set (first name wins)."""
+    seen: dict[bytes, int] = {}
+    found: list[_Slice] = []
     for col, (labels, code) in codes.items():
         size = np.bincount(code, minlength=len(labels))
-        total = np.bincount(code, weights=d, minlength=len(labels))
-        n_01 = np.bincount(code, weights=d < 0, minlength=len(labels))
-        n_10 = np.bincount(code, weights=d > 0, minlength=len(labels))
         for k in np.flatnonzero(size >= min_size):
-            tests.append(_Test(cond, col, labels[k], a, b, code == k, aggregate,
-                               float(total[k] / size[k]), int(n_01[k]), int(n_10[k])))
-    return tests
+            key = np.packbits(code == k).tobytes()
+            if key in seen:
+                first = found[seen[key]]
+                alias = f"{col} = {labels[k]}"
+                found[seen[key]] = _Slice(first.column, first.value, (*first.aliases, alias),
+                                          first.code_column, first.code)
+                continue
+            seen[key] = len(found)
+            found.append(_Slice(col, labels[k], (), col, int(k)))
+    return found
 
 
-def _all_tests(pred: pl.DataFrame, columns: list[str], min_size: int) -> list[_Test]:
+def _collect(pred: pl.DataFrame, columns: list[str], min_size: int) -> tuple[
+        list[tuple[str, str, str]], list[Components], list[_Test], list[Components]]:
+    """(pairs [(condition, a, b)], one aggregate Components per pair, the slice tests, one
+    slice Components per test)."""
     values = _slice_values(pred, columns)
     order = method_order(pred)
+    pairs: list[tuple[str, str, str]] = []
+    aggregate: list[Components] = []
     tests: list[_Test] = []
+    parts: list[Components] = []
     for (cond,), per in cells(pred, ["condition"]).items():
         codes = _codes(values[cond], columns)
+        slices = _distinct_slices(codes, min_size)
         present = [m for m in order if m in per]
         for i, a in enumerate(present):
             for b in present[i + 1:]:
-                pair_cells(per[a], per[b], f"condition {cond!r}, {a} vs {b}")  # same ids
+                blocks = pair_cells(per[a], per[b], f"condition {cond!r}, {a} vs {b}")
                 if not np.array_equal(values[cond]["example_id"].to_numpy(), per[a].ids):
                     raise ValueError(f"condition {cond!r}: slice values and results disagree "
                                      "on the example ids")
-                tests += _pair_tests(cond, a, b, per[a], per[b], codes, min_size)
-    return tests
+                aggregate.append(components([blocks]))
+                by_col = {col: by_code(blocks, code, len(labels))
+                          for col, (labels, code) in codes.items()}
+                tests += [_Test(cond, len(pairs), s) for s in slices]
+                parts += [take(by_col[s.code_column], np.array([s.code])) for s in slices]
+                pairs.append((cond, a, b))
+    return pairs, aggregate, tests, parts
 
 
 def hidden_failures(
     pred: pl.DataFrame,
     slice_columns: list[str],
     *,
-    rng: np.random.Generator,
     alpha: float = 0.05,
     correction: Correction = "holm",
     min_slice_size: int = 30,
-    n_resamples: int = 10_000,
-    level: float = 0.95,
+    level: float | None = None,
 ) -> pl.DataFrame:
-    """Per condition and method pair, slices (value of a slice column, >= min_slice_size
-    examples) whose Δ = acc_a − acc_b has the opposite sign of the whole condition's Δ and whose
-    corrected exact McNemar p-value is < alpha.
+    """Hidden failures and slices worth a look (module docstring), one row per (condition, pair,
+    slice); intervals at `level` (default 1 − alpha).
 
-    The correction family is every (condition, pair, slice) tested, whatever its sign.
-    Columns: condition, slice_column, slice_value (as string), method_a, method_b, n,
-    aggregate_delta, delta, ci_low, ci_high, p_value, p_adjusted. Sorted by p_adjusted.
+    Columns: condition, slice_column, slice_value (as string), aliases (other names of the same
+    examples, "; "-joined), kind ("hidden_failure" | "worth_a_look"), finding (group id),
+    focal_method, opponent, method_a, method_b, n, aggregate_delta, aggregate_p_adjusted,
+    delta, ci_low, ci_high, ci_method, p_value, p_adjusted (the study's correction over the
+    slice family), q_value (BH over the slice family). Hidden failures first, then by finding
+    and p_adjusted.
     """
     _check(pred, slice_columns, alpha, min_slice_size)
-    tests = _all_tests(pred, slice_columns, min_slice_size)
+    level = 1.0 - alpha if level is None else level
+    pairs, aggregate, tests, parts = _collect(pred, slice_columns, min_slice_size)
     if not tests:
-        return _frame([], [], [], [])
-    p = mcnemar_exact_counts(np.array([t.n_01 for t in tests]), np.array([t.n_10 for t in tests]))
-    p_adj = adjust(p, correction)
-    flips = np.array([t.aggregate * t.delta < 0 for t in tests])
-    hits = np.flatnonzero(flips & (p_adj < alpha))
-    per = cells(pred, ["condition"]) if hits.size else {}
-    blocks = []
-    for i in hits:
-        t = tests[i]
-        ca, cb = per[(t.condition,)][t.a], per[(t.condition,)][t.b]
-        blocks.append(pair_cells(ca.subset(t.mask), cb.subset(t.mask), t.condition))
-    ivs = bootstrap_blocks(blocks, rng=rng, n_resamples=n_resamples, level=level)
-    return _frame([tests[i] for i in hits], ivs, p[hits].tolist(), p_adj[hits].tolist())
+        return pl.DataFrame(schema=_TYPES).select(COLUMNS)
+    agg = compare(concat(aggregate), level)
+    agg_adj = adjust(np.array([c.p_value for c in agg]), correction)
+    res = compare(concat(parts), level)
+    p = np.array([c.p_value for c in res])
+    p_adj, q = adjust(p, correction), benjamini_hochberg(p)
+    sign = np.array([np.sign(agg[t.pair].estimate) * np.sign(r.estimate)
+                     for t, r in zip(tests, res, strict=True)])
+    reversed_ = sign < 0
+    hidden = reversed_ & (agg_adj[[t.pair for t in tests]] < alpha) & (p_adj < alpha)
+    look = reversed_ & ~hidden & (q < alpha)
+    rows = [_record(tests[i], pairs, agg, agg_adj, res[i], p_adj[i], q[i],
+                    HIDDEN if hidden[i] else LOOK)
+            for i in np.flatnonzero(hidden | look)]
+    return _frame(_group(rows, method_order(pred)))
 
 
-def _frame(tests: list[_Test], ivs: list, p: list[float], p_adj: list[float]) -> pl.DataFrame:
-    data: dict[str, Any] = {
-        "condition": [t.condition for t in tests], "slice_column": [t.column for t in tests],
-        "slice_value": [t.value for t in tests], "method_a": [t.a for t in tests],
-        "method_b": [t.b for t in tests], "n": [int(t.mask.sum()) for t in tests],
-        "aggregate_delta": [t.aggregate for t in tests], "delta": [t.delta for t in tests],
-        "ci_low": [iv.low for iv in ivs], "ci_high": [iv.high for iv in ivs],
-        "p_value": p, "p_adjusted": p_adj,
+def _record(t: _Test, pairs: list[tuple[str, str, str]], agg: list[Comparison],
+            agg_adj: np.ndarray, r: Comparison, p_adj: float, q: float,
+            kind: str) -> dict[str, Any]:
+    cond, a, b = pairs[t.pair]
+    return {
+        "condition": cond, "slice_column": t.slice.column, "slice_value": t.slice.value,
+        "aliases": "; ".join(t.slice.aliases), "kind": kind, "method_a": a, "method_b": b,
+        "n": r.n, "aggregate_delta": agg[t.pair].estimate,
+        "aggregate_p_adjusted": float(agg_adj[t.pair]), "delta": r.estimate, "ci_low": r.low,
+        "ci_high": r.high, "ci_method": r.method, "p_value": r.p_value,
+        "p_adjusted": float(p_adj), "q_value": float(q),
     }
-    schema = {c: pl.String for c in COLUMNS[:5]} | {"n": pl.Int64} | {
-        c: pl.Float64 for c in COLUMNS[6:]}
-    return pl.DataFrame(data, schema=schema).sort(["p_adjusted", "condition", "slice_column"])
+
+
+def _group(rows: list[dict[str, Any]], order: list[str]) -> list[dict[str, Any]]:
+    """Give rows sharing (condition, slice, kind) and a method one finding id.
+
+    Greedy: the method in most of the group's remaining rows (ties: the one that wins on
+    average in more of them, then study order) becomes the focal method of a finding holding
+    all those rows; repeat. Each row (pair) ends up in exactly one finding.
+    """
+    groups: dict[tuple, list[dict[str, Any]]] = {}
+    for r in rows:
+        groups.setdefault((r["kind"] != HIDDEN, r["condition"], r["slice_column"],
+                           r["slice_value"]), []).append(r)
+    out: list[dict[str, Any]] = []
+    for key in sorted(groups, key=lambda k: (k[0], min(r["p_adjusted"] for r in groups[k]))):
+        rest = groups[key]
+        while rest:
+            focal = max(order, key=lambda m: (sum(m in (r["method_a"], r["method_b"])
+                                                  for r in rest),
+                                              sum(_winner(r) == m for r in rest),
+                                              -order.index(m)))
+            mine = [r for r in rest if focal in (r["method_a"], r["method_b"])]
+            rest = [r for r in rest if focal not in (r["method_a"], r["method_b"])]
+            finding = len({r["finding"] for r in out})
+            for r in sorted(mine, key=lambda r: r["p_adjusted"]):
+                other = r["method_b"] if r["method_a"] == focal else r["method_a"]
+                out.append({**r, "finding": finding, "focal_method": focal, "opponent": other})
+    return out
+
+
+def _winner(r: dict[str, Any]) -> str:
+    return r["method_a"] if r["aggregate_delta"] > 0 else r["method_b"]
+
+
+def _frame(rows: list[dict[str, Any]]) -> pl.DataFrame:
+    return pl.DataFrame(rows, schema=_TYPES).select(COLUMNS)

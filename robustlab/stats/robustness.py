@@ -9,16 +9,34 @@ MultiBench integrates accuracy over its perturbation levels with the trapezoidal
 accuracy (effective robustness), then max–min normalises across the methods it compares.
 Here both use the same trapezoidal rule over levels scaled to [0, 1], so they are in accuracy
 units and do not depend on the grid size, and there is no cross-method normalisation (it would
-change with the set of methods and has no CI). Both are means of per-example values, so the
-bootstrap (and BCa) of `bootstrap.py` applies unchanged, resampling example ids once across
-all levels.
+change with the set of methods and has no CI). Both are means of per-example values:
+
+- RR is a level-weighted accuracy in [0, 1] and gets the accuracy rule (`proportions`: BCa,
+  Clopper–Pearson on small or degenerate curves, the crossed interval with several seeds);
+- ER, a difference of two such areas, gets BCa (resampling example ids once across all levels
+  and both methods; percentile where BCa is undefined) with one seed, and the crossed seed ×
+  example t interval (`crossed`) with several.
+
+ER is meaningless for a method whose clean accuracy is indistinguishable from chance (its
+curve cannot fall): `guard_effective_robustness` withholds it there.
 """
 
 from __future__ import annotations
 
-import numpy as np
+from collections.abc import Sequence
 
-from robustlab.stats.bootstrap import Interval, bootstrap_blocks, check_correct, paired_blocks
+import numpy as np
+import polars as pl
+
+from robustlab.stats.bootstrap import (
+    Interval,
+    bootstrap_blocks,
+    check_correct,
+    check_options,
+    paired_blocks,
+)
+from robustlab.stats.crossed import components, crossed_t
+from robustlab.stats.proportions import proportion_intervals
 
 
 def trapezoid_weights(levels: np.ndarray) -> np.ndarray:
@@ -75,7 +93,7 @@ def relative_robustness(
 ) -> Interval:
     """Area under the accuracy–level curve (trapezoidal, levels scaled to [0, 1]), with CI."""
     block = relative_block(levels, correct)
-    return bootstrap_blocks([(block,)], rng=rng, n_resamples=n_resamples, level=level)[0]
+    return proportion_intervals([block], rng=rng, n_resamples=n_resamples, level=level)[0]
 
 
 def effective_robustness(
@@ -92,4 +110,64 @@ def effective_robustness(
     accuracy: RR(f) − RR(r) − (f(0) − r(0)), with a paired CI. `reference` has `correct`'s
     layout (same levels and example ids)."""
     blocks = effective_blocks(levels, correct, reference, pair_seeds)
-    return bootstrap_blocks([blocks], rng=rng, n_resamples=n_resamples, level=level)[0]
+    return difference_intervals([blocks], rng=rng, n_resamples=n_resamples, level=level)[0]
+
+
+def difference_intervals(
+    slices: Sequence[Sequence[np.ndarray]],
+    *,
+    rng: np.random.Generator,
+    n_resamples: int,
+    level: float,
+) -> list[Interval]:
+    """CI of θ = Σ_j mean(block_j) per slice: bootstrap (BCa) when every block has one seed,
+    the crossed seed × example t interval otherwise. Only bootstrapped slices use `rng`."""
+    check_options(rng, n_resamples, level)
+    one = [g for g, blocks in enumerate(slices) if all(b.shape[0] == 1 for b in blocks)]
+    several = [g for g in range(len(slices)) if g not in set(one)]
+    out: dict[int, Interval] = dict(zip(one, bootstrap_blocks(
+        [slices[g] for g in one], rng=rng, n_resamples=n_resamples, level=level), strict=True))
+    if several:
+        c = components([slices[g] for g in several])
+        low, high, _, df, cc = crossed_t(c, level)
+        for j, g in enumerate(several):
+            out[g] = Interval(float(c.estimate[j]), float(low[j]), float(high[j]), level,
+                              "crossed_cc" if cc[j] else "crossed_t", int(c.n[j]),
+                              int(c.n_seeds[j]), float(df[j]))
+    return [out[g] for g in range(len(slices))]
+
+
+def guard_effective_robustness(
+    robustness: pl.DataFrame,
+    clean: pl.DataFrame,
+    *,
+    reference: str,
+    chance: float | None,
+) -> pl.DataFrame:
+    """`robustness` (robustness_table's frame) with ER withheld near chance.
+
+    clean: one row per method with columns method and ci_low — the clean-condition accuracy
+    intervals (e.g. the report's accuracy table on the clean condition). A method whose clean
+    interval reaches `chance` (ci_low ≤ chance) gets effective_robustness and its interval set
+    to null and er_note "near chance"; if the reference's does, every other method's ER gets
+    er_note "reference near chance" (and nulls). chance None: nothing withheld, er_note
+    "chance unknown" on every row. Adds columns clean_ci_low and er_note.
+    """
+    if chance is not None and not 0.0 <= chance <= 1.0:
+        raise ValueError(f"chance: must be in [0, 1] or None, got {chance!r}")
+    lows = dict(zip(clean["method"].to_list(), clean["ci_low"].to_list(), strict=True))
+    out = robustness.with_columns(clean_ci_low=pl.col("method").replace_strict(
+        lows, default=None, return_dtype=pl.Float64))
+    if chance is None:
+        return out.with_columns(er_note=pl.lit("chance unknown"))
+    ref_low = lows.get(reference)
+    near = pl.col("clean_ci_low").is_null() | (pl.col("clean_ci_low") <= chance)
+    ref_near = ref_low is None or ref_low <= chance
+    note = (pl.when(near).then(pl.lit("near chance"))
+            .when(pl.lit(ref_near) & (pl.col("method") != reference))
+            .then(pl.lit("reference near chance")).otherwise(pl.lit("")))
+    out = out.with_columns(er_note=note)
+    withheld = pl.col("er_note") != ""
+    return out.with_columns(
+        [pl.when(withheld).then(None).otherwise(pl.col(c)).alias(c)
+         for c in ("effective_robustness", "er_ci_low", "er_ci_high")])

@@ -47,7 +47,7 @@ def synth() -> ModuleType:
 
 @pytest.fixture(scope="session")
 def results_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """An honest synthetic results folder (3 methods x 2 seeds x 6 conditions x 240 ids)."""
+    """An honest synthetic results folder (3 methods x 3 seeds x 6 conditions x 600 ids)."""
     return synthetic.write_results(tmp_path_factory.mktemp("results") / "synthetic_fixture",
                                    n_resamples=N_RESAMPLES)
 

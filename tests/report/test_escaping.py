@@ -26,7 +26,7 @@ STUDY = f'<img src=x onerror="{PWN}">'
 def hostile(tmp_path_factory: pytest.TempPathFactory, synth) -> tuple[Path, str]:
     names = synth.Names(methods=("clip", "symile", METHOD),
                         sites=("north", "south", "east", SLICE), study=STUDY)
-    folder = synth.write_results(tmp_path_factory.mktemp("hostile") / "hostile", n=160,
+    folder = synth.write_results(tmp_path_factory.mktemp("hostile") / "hostile",
                                  names=names, n_resamples=500)
     path = render_report(folder)
     return path, path.read_text(encoding="utf-8")

@@ -61,13 +61,20 @@ def test_planted_hidden_failure_is_listed_first_class(report_html: str, synth, d
                and r["slice_value"] == synth.FAILING_SITE
                and {r["method_a"], r["method_b"]} == {"clip", "gated_symile"}]
     assert len(planted) >= 3  # the failure is planted in every condition
+    assert all(r["kind"] == "hidden_failure" for r in rows)
     visible = section(report_html, "hidden-failures")
     assert f"<strong>site = {synth.FAILING_SITE}</strong>" in visible
-    assert visible.count('<div class="failure">') == min(len(rows), 12)
-    assert visible.split("<tbody>")[1].count("<tr>") == len(rows)
-    for r in planted:  # shown from the winner's side: gated_symile wins overall, loses here
+    findings = {r["finding"] for r in rows}  # one card per finding (its opponents listed)
+    assert visible.count('<div class="failure">') == min(len(findings), 12)
+    assert visible.split("<tbody>")[1].split("</tbody>")[0].count("<tr>") == len(rows)
+    for r in planted:  # gated_symile wins overall, significantly, and loses here
         sign = 1 if r["method_a"] == "gated_symile" else -1
         assert sign * r["aggregate_delta"] > 0 > sign * r["delta"]
+        assert r["aggregate_p_adjusted"] < 0.05 and r["p_adjusted"] < 0.05
+        assert r["focal_method"] == "gated_symile"
+    pairs = [(r["condition"], r["slice_value"], frozenset((r["method_a"], r["method_b"])))
+             for r in rows]
+    assert len(pairs) == len(set(pairs))  # no pair twice
 
 
 def test_quiet_data_says_none_found_and_no_trials_is_reported(tmp_path: Path, synth,
@@ -154,10 +161,13 @@ def test_degenerate_studies_still_render(results_dir: Path, tmp_path: Path, keep
 
 
 def test_long_failure_lists_spell_out_the_strongest(results_dir: Path, tmp_path: Path,
-                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+                                                   monkeypatch: pytest.MonkeyPatch,
+                                                   data_of) -> None:
     monkeypatch.setattr(failures, "MAX_CARDS", 3)
     html = render_report(results_dir, out=tmp_path / "r.html").read_text(encoding="utf-8")
     visible = section(html, "hidden-failures")
-    rows = visible.split("<tbody>")[1].count("<tr>")
-    assert visible.count('<div class="failure">') == 3 and rows > 3
-    assert f"… and {rows - 3} more (strongest first)" in visible
+    rows = visible.split("<tbody>")[1].split("</tbody>")[0].count("<tr>")
+    shown = data_of(html)["hidden-failures"]["hidden_failures"]
+    findings = len({r["finding"] for r in shown})
+    assert visible.count('<div class="failure">') == 3 and rows == len(shown) and findings > 3
+    assert f"… and {findings - 3} more findings (strongest first)" in " ".join(visible.split())

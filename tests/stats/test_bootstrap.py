@@ -1,4 +1,5 @@
-"""Bootstrap intervals: determinism, two-level semantics, degenerate slices, coverage, errors."""
+"""The bootstrap engine (BCa / percentile, two-level) and the accuracy rule built on it:
+determinism, two-level semantics, degenerate slices, coverage, errors."""
 
 from __future__ import annotations
 
@@ -9,17 +10,18 @@ from robustlab.stats import (
     Interval,
     accuracy_ci,
     accuracy_cis,
-    paired_difference_ci,
-    paired_difference_cis,
+    paired_bootstrap_ci,
+    paired_bootstrap_cis,
+    paired_comparison,
 )
 from robustlab.stats._resample import compress, replicates
 
 
 def test_same_seed_same_interval_different_seed_different(paired) -> None:
     a, b = paired(np.random.default_rng(0), 500, 0.2, 0.1, 0.4)
-    first = paired_difference_ci(a, b, rng=np.random.default_rng(42))
-    again = paired_difference_ci(a, b, rng=np.random.default_rng(42))
-    other = paired_difference_ci(a, b, rng=np.random.default_rng(43))
+    first = paired_bootstrap_ci(a, b, rng=np.random.default_rng(42))
+    again = paired_bootstrap_ci(a, b, rng=np.random.default_rng(42))
+    other = paired_bootstrap_ci(a, b, rng=np.random.default_rng(43))
     assert first == again
     assert (first.low, first.high) != (other.low, other.high)
     assert first.estimate == other.estimate == pytest.approx(a.mean() - b.mean())
@@ -27,7 +29,7 @@ def test_same_seed_same_interval_different_seed_different(paired) -> None:
 
 def test_interval_fields_and_order(paired) -> None:
     a, b = paired(np.random.default_rng(1), 200, 0.25, 0.1, 0.3)
-    iv = paired_difference_ci(a, b, rng=np.random.default_rng(0), level=0.9)
+    iv = paired_bootstrap_ci(a, b, rng=np.random.default_rng(0), level=0.9)
     assert isinstance(iv, Interval)
     assert (iv.level, iv.method, iv.n, iv.n_seeds) == (0.9, "bca", 200, 1)
     assert iv.low < iv.estimate < iv.high
@@ -38,10 +40,10 @@ def test_batched_slices_equal_their_single_calls_in_distribution(paired) -> None
     # compare each slice's interval with a separate call (independent draws, so within MC).
     rng = np.random.default_rng(2)
     slices = [paired(rng, n, p, 0.1, 0.4) for n, p in [(100, 0.1), (300, 0.3), (1000, 0.2)]]
-    batch = paired_difference_cis([s[0] for s in slices], [s[1] for s in slices],
+    batch = paired_bootstrap_cis([s[0] for s in slices], [s[1] for s in slices],
                                   rng=np.random.default_rng(0))
     for (a, b), iv in zip(slices, batch, strict=True):
-        single = paired_difference_ci(a, b, rng=np.random.default_rng(1))
+        single = paired_bootstrap_ci(a, b, rng=np.random.default_rng(1))
         width = single.high - single.low
         assert iv.n == a.size and iv.estimate == single.estimate
         assert abs(iv.low - single.low) < 0.1 * width + 1 / a.size
@@ -75,26 +77,56 @@ def test_two_level_distribution_matches_explicit_index_resampling(pair_seeds: bo
     assert abs(ours.var() / ref.var() - 1) < 8 / np.sqrt(4000)  # ≈ 4 sd of the ratio
 
 
-def test_two_level_is_percentile_and_reports_seeds() -> None:
+def test_two_level_bootstrap_is_percentile_and_reports_seeds() -> None:
     x = np.random.default_rng(0).random((3, 200)) < 0.7
-    iv = accuracy_ci(x, rng=np.random.default_rng(0))
+    iv = paired_bootstrap_ci(x, np.zeros_like(x), rng=np.random.default_rng(0))
     assert (iv.method, iv.n, iv.n_seeds) == ("percentile", 200, 3)
     assert iv.estimate == pytest.approx(x.mean())
 
 
+def test_accuracy_with_seeds_is_the_crossed_interval() -> None:
+    x = np.random.default_rng(0).random((3, 200)) < 0.7
+    iv = accuracy_ci(x, rng=np.random.default_rng(0))
+    assert (iv.method, iv.n, iv.n_seeds) == ("crossed_t", 200, 3)
+    assert iv.estimate == pytest.approx(x.mean()) and iv.df is not None and iv.df > 2
+    assert iv.low < iv.estimate < iv.high
+
+
+def test_degenerate_bootstrap_falls_back_to_percentile() -> None:
+    # The engine still returns the (degenerate) percentile interval; the report never shows it
+    # for a proportion (the accuracy rule and paired_comparison below do not use it there).
+    x = np.ones(50, bool)
+    same = paired_bootstrap_ci(x, x, rng=np.random.default_rng(0))
+    assert (same.method, same.low, same.estimate, same.high) == ("percentile", 0.0, 0.0, 0.0)
+
+
 @pytest.mark.parametrize("value", [True, False])
-def test_degenerate_slices_fall_back_to_percentile(value: bool) -> None:
+def test_degenerate_accuracy_gets_an_exact_interval_of_nonzero_width(value: bool) -> None:
+    # Before issue 10 this was the zero-width bootstrap interval [1, 1] (or [0, 0]).
     x = np.full(50, value)
     iv = accuracy_ci(x, rng=np.random.default_rng(0))
-    assert (iv.method, iv.low, iv.high, iv.estimate) == ("percentile", float(value),
-                                                         float(value), float(value))
-    same = paired_difference_ci(x, x, rng=np.random.default_rng(0))
-    assert (same.method, same.low, same.estimate, same.high) == ("percentile", 0.0, 0.0, 0.0)
+    exact = 1 - 0.025 ** (1 / 50)  # Clopper–Pearson bound for 0/50: 1 − (α/2)^(1/n)
+    assert iv.method == "clopper_pearson" and iv.estimate == float(value)
+    assert (iv.low, iv.high) == pytest.approx((1 - exact, 1.0) if value else (0.0, exact))
+    for seeds in (2, 3):  # several identical seeds: still the exact width, never zero
+        multi = accuracy_ci(np.full((seeds, 50), value), rng=np.random.default_rng(0))
+        assert multi.method.startswith("crossed") and multi.high - multi.low == pytest.approx(
+            exact)
+    same = paired_comparison(x, x)
+    assert same.estimate == 0.0 and same.low < 0.0 < same.high and same.p_value == 1.0
 
 
 def test_single_example_is_defined() -> None:
     iv = accuracy_ci(np.array([True]), rng=np.random.default_rng(0))
-    assert (iv.estimate, iv.low, iv.high, iv.n) == (1.0, 1.0, 1.0, 1)
+    assert (iv.estimate, iv.high, iv.n, iv.method) == (1.0, 1.0, 1, "clopper_pearson")
+    assert iv.low == pytest.approx(0.025)  # the exact bound (α/2)^(1/1)
+
+
+def test_accuracy_switches_from_exact_to_bca_at_ten_successes_and_failures() -> None:
+    rng = np.random.default_rng(0)
+    for failures, method in [(9, "clopper_pearson"), (10, "bca")]:
+        x = np.r_[np.zeros(failures, bool), np.ones(100, bool)]
+        assert accuracy_ci(x, rng=rng).method == method
 
 
 def test_coverage_of_the_paired_bca_interval(paired) -> None:
@@ -102,7 +134,7 @@ def test_coverage_of_the_paired_bca_interval(paired) -> None:
     # 95 % ± 2.5 % of them (binomial sd at 1000 datasets is 0.7 %, so ±2.5 % is ~3.6 sd).
     rng = np.random.default_rng(2026)
     data = [paired(rng, 200, 0.15, 0.10, 0.45) for _ in range(1000)]
-    ivs = paired_difference_cis([d[0] for d in data], [d[1] for d in data],
+    ivs = paired_bootstrap_cis([d[0] for d in data], [d[1] for d in data],
                                 rng=np.random.default_rng(7), n_resamples=2000)
     covered = np.mean([iv.low <= 0.05 <= iv.high for iv in ivs])
     assert all(iv.method == "bca" for iv in ivs)
@@ -114,7 +146,7 @@ def test_ci_excluding_zero_under_the_null_is_rare(paired) -> None:
     # must happen <= 5 % + 3 sd (binomial, 1000 datasets) of the time.
     rng = np.random.default_rng(11)
     data = [paired(rng, 150, 0.12, 0.12, 0.5) for _ in range(1000)]
-    ivs = paired_difference_cis([d[0] for d in data], [d[1] for d in data],
+    ivs = paired_bootstrap_cis([d[0] for d in data], [d[1] for d in data],
                                 rng=np.random.default_rng(3), n_resamples=2000)
     rejected = np.mean([not iv.low <= 0.0 <= iv.high for iv in ivs])
     assert rejected <= 0.05 + 3 * np.sqrt(0.05 * 0.95 / 1000), rejected
@@ -136,9 +168,13 @@ def test_accuracy_cis_keeps_slice_order_across_seed_layouts() -> None:
         (lambda g: accuracy_ci(np.zeros(0, bool), rng=g), "n >= 1"),
         (lambda g: accuracy_ci(np.ones(5, bool), rng=g, level=1.5), "level"),
         (lambda g: accuracy_ci(np.ones(5, bool), rng=g, n_resamples=0), "n_resamples"),
-        (lambda g: paired_difference_ci(np.ones(5, bool), np.ones(6, bool), rng=g), "examples"),
-        (lambda g: paired_difference_ci(np.ones((2, 5), bool), np.ones((3, 5), bool), rng=g),
+        (lambda g: paired_bootstrap_ci(np.ones(5, bool), np.ones(6, bool), rng=g), "examples"),
+        (lambda g: paired_bootstrap_ci(np.ones((2, 5), bool), np.ones((3, 5), bool), rng=g),
          "pair_seeds"),
+        (lambda g: paired_comparison(np.ones(5, bool), np.ones(6, bool)), "examples"),
+        (lambda g: paired_comparison(np.ones((2, 5), bool), np.ones((3, 5), bool)),
+         "pair_seeds"),
+        (lambda g: paired_comparison(np.ones(5, bool), np.ones(5, bool), level=0), "level"),
     ],
 )
 def test_bad_input_is_named(call, match: str) -> None:

@@ -7,7 +7,7 @@ import pytest
 from scipy import stats
 from scipy.special import ndtri
 
-from robustlab.stats import accuracy_ci, paired_difference_ci
+from robustlab.stats import accuracy_ci, paired_bootstrap_ci
 from robustlab.stats._resample import _stats, acceleration, compress
 from robustlab.stats.bootstrap import intervals_from_replicates
 
@@ -79,7 +79,7 @@ def _mc_tolerance(se: float, n: int, level: float = 0.95, n_resamples: int = 10_
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_paired_ci_within_monte_carlo_error_of_scipy(paired, seed: int) -> None:
     a, b = paired(np.random.default_rng(100 + seed), 400, 0.18, 0.1, 0.5)
-    ours = paired_difference_ci(a, b, rng=np.random.default_rng(seed), n_resamples=10_000)
+    ours = paired_bootstrap_ci(a, b, rng=np.random.default_rng(seed), n_resamples=10_000)
     ref = _scipy_paired(a, b, "BCa", seed=1000 + seed, n_resamples=10_000)
     tol = _mc_tolerance(ref.standard_error, a.size)
     assert ours.method == "bca"

@@ -10,10 +10,10 @@ from robustlab.stats import (
     accuracy_table,
     curve_table,
     holm,
-    mcnemar_exact,
     pairwise_table,
     relative_robustness,
     robustness_table,
+    score_p,
 )
 
 A = np.array([1, 1, 1, 0, 1, 0, 1, 1, 0, 1], bool)
@@ -34,9 +34,10 @@ def test_accuracy_table_hand_checked(make_pred) -> None:
     pred = make_pred({("a", 0, "clean"): A, ("a", 1, "clean"): B, ("b", 0, "clean"): B})
     out = accuracy_table(pred, ["condition"], rng=np.random.default_rng(0), n_resamples=500)
     assert out.columns == ["condition", "method", "n", "n_seeds", "accuracy", "ci_low",
-                           "ci_high", "ci_method"]
+                           "ci_high", "ci_method", "df"]
+    # 10 examples: too few successes and failures for the bootstrap; 2 seeds: Cochran–Cox
     assert out.select("method", "n", "n_seeds", "accuracy", "ci_method").rows() == [
-        ("a", 10, 2, 0.55, "percentile"), ("b", 10, 1, 0.4, "bca")]
+        ("a", 10, 2, 0.55, "crossed_cc"), ("b", 10, 1, 0.4, "clopper_pearson")]
     assert (out["ci_low"] <= out["accuracy"]).all() and (out["accuracy"] <= out["ci_high"]).all()
 
 
@@ -50,26 +51,32 @@ def test_accuracy_table_by_a_slice_column(make_pred) -> None:
 def test_pairwise_table_hand_checked(make_pred) -> None:
     pred = make_pred({("b", 0, "c1"): B, ("a", 0, "c1"): A, ("b", 0, "c2"): A,
                       ("a", 0, "c2"): A})
-    out = pairwise_table(pred, ["condition"], rng=np.random.default_rng(0), alpha=0.05)
-    assert out.columns[:13] == ["condition", "method_a", "method_b", "n", "acc_a", "acc_b",
-                                "delta", "ci_low", "ci_high", "ci_method", "p_value",
-                                "p_adjusted", "significant"]
+    out = pairwise_table(pred, ["condition"], alpha=0.05)
+    assert out.columns == ["condition", "method_a", "method_b", "n", "n_seeds", "acc_a", "acc_b",
+                           "delta", "ci_low", "ci_high", "ci_method", "df", "p_value",
+                           "p_adjusted", "significant", "n_01", "n_10"]
     first = out.row(0, named=True)  # method order is first appearance: b before a
     assert (first["method_a"], first["method_b"], first["n_01"], first["n_10"]) == ("b", "a", 3, 0)
     assert first["delta"] == pytest.approx(B.mean() - A.mean())
-    assert first["p_value"] == pytest.approx(mcnemar_exact(B, A).p_value)  # 2 · (1/2)^3
+    # McNemar's score statistic: z = (0 − 3)/√3, p = 2 Φ(−√3) = 0.0833
+    assert first["p_value"] == pytest.approx(float(score_p(0, 3))) == pytest.approx(0.083265, 1e-4)
+    assert first["ci_low"] < first["delta"] < 0 < first["ci_high"]  # p > α ⟺ CI holds 0
     np.testing.assert_allclose(out["p_adjusted"], holm(out["p_value"].to_numpy()))
     assert out["significant"].to_list() == (out["p_adjusted"] < 0.05).to_list()
-    assert out.row(1, named=True)["ci_method"] == "percentile"  # identical methods: degenerate
+    same = out.row(1, named=True)  # identical methods: Δ = 0, yet never a zero-width interval
+    assert (same["ci_method"], same["delta"], same["p_value"]) == ("tango", 0.0, 1.0)
+    assert same["ci_low"] < 0 < same["ci_high"]
 
 
 def test_pairwise_with_different_seed_sets(make_pred) -> None:
     rng = np.random.default_rng(1)
     data = {("a", s, "clean"): rng.random(80) < 0.8 for s in (0, 1, 2)}
     data |= {("b", s, "clean"): rng.random(80) < 0.5 for s in (0, 1)}
-    out = pairwise_table(make_pred(data), ["condition"], rng=np.random.default_rng(0))
+    out = pairwise_table(make_pred(data), ["condition"])
     row = out.row(0, named=True)
-    assert row["delta"] > 0.15 and row["ci_low"] > 0 and row["ci_method"] == "percentile"
+    # b's two seeds give a seed variance on 1 df: the Cochran–Cox critical value
+    assert row["delta"] > 0.15 and row["ci_low"] > 0 and row["ci_method"] == "crossed_cc"
+    assert row["n_seeds"] == 3 and row["df"] > 1 and row["significant"]
 
 
 def test_curve_table_puts_clean_on_every_curve(make_pred) -> None:
@@ -100,12 +107,15 @@ def test_robustness_table_matches_the_array_functions(make_pred) -> None:
 
 
 def test_same_rng_seed_same_frame(make_pred) -> None:
-    pred = _curves(make_pred)
-    first = pairwise_table(pred, ["condition"], rng=np.random.default_rng(3), n_resamples=300)
-    again = pairwise_table(pred, ["condition"], rng=np.random.default_rng(3), n_resamples=300)
-    other = pairwise_table(pred, ["condition"], rng=np.random.default_rng(4), n_resamples=300)
+    pred = _curves(make_pred, seeds=(0,))  # one seed: the bootstrapped (BCa) intervals
+    first = robustness_table(pred, reference="clip", rng=np.random.default_rng(3),
+                             n_resamples=300)
+    again = robustness_table(pred, reference="clip", rng=np.random.default_rng(3),
+                             n_resamples=300)
+    other = robustness_table(pred, reference="clip", rng=np.random.default_rng(4),
+                             n_resamples=300)
     assert first.equals(again)
-    assert not first["ci_low"].equals(other["ci_low"])
+    assert not first["rr_ci_low"].equals(other["rr_ci_low"])
 
 
 def test_errors_name_the_problem(make_pred) -> None:
@@ -130,7 +140,7 @@ def test_errors_name_the_problem(make_pred) -> None:
 
 def test_tables_without_pairs_or_curves_are_typed_and_empty(make_pred) -> None:
     pred = make_pred({("a", 0, "clean"): A})
-    pairs = pairwise_table(pred, ["condition"], rng=np.random.default_rng(0))
+    pairs = pairwise_table(pred, ["condition"])
     rob = robustness_table(pred, reference="a", rng=np.random.default_rng(0))
     assert pairs.height == 0 and pairs.schema["delta"] == pl.Float64
     assert rob.height == 0 and rob.schema["method"] == pl.String

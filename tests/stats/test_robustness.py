@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
+import polars as pl
 import pytest
 
-from robustlab.stats import effective_robustness, relative_robustness
+from robustlab.stats import effective_robustness, guard_effective_robustness, relative_robustness
 from robustlab.stats.robustness import trapezoid_weights
 
 LEVELS = np.array([0.0, 1.0, 2.0, 4.0])
@@ -53,14 +54,15 @@ def test_reference_against_itself_is_exactly_zero() -> None:
     assert (iv.estimate, iv.low, iv.high) == (0.0, 0.0, 0.0)
 
 
-def test_seeds_give_a_two_level_interval() -> None:
+def test_seeds_give_the_crossed_interval() -> None:
     f = _curve(np.random.default_rng(4), [0.9, 0.7, 0.5, 0.2], seeds=3)
     iv = relative_robustness(LEVELS, f, rng=np.random.default_rng(0))
-    assert (iv.n_seeds, iv.method) == (3, "percentile")
+    assert (iv.n_seeds, iv.method) == (3, "crossed_t")
     assert iv.estimate == pytest.approx(np.trapezoid(f.mean(axis=(1, 2)), LEVELS / 4))
     r = _curve(np.random.default_rng(5), [0.8, 0.6, 0.5, 0.3], seeds=2)
     unpaired = effective_robustness(LEVELS, f, r, rng=np.random.default_rng(0), pair_seeds=False)
-    assert unpaired.low <= unpaired.estimate <= unpaired.high
+    assert unpaired.low < unpaired.estimate < unpaired.high
+    assert unpaired.method == "crossed_cc"  # r has 2 seeds: a seed variance on 1 df
 
 
 @pytest.mark.parametrize(
@@ -72,3 +74,32 @@ def test_bad_levels_are_named(levels, rows: int, match: str) -> None:
     correct = np.ones((rows, 10), bool)
     with pytest.raises(ValueError, match=match):
         relative_robustness(np.array(levels), correct, rng=np.random.default_rng(0))
+
+
+def _frames() -> tuple[pl.DataFrame, pl.DataFrame]:
+    rob = pl.DataFrame({"cond_op": ["noise"] * 3, "cond_modality": ["b"] * 3,
+                        "method": ["ref", "good", "guess"],
+                        "effective_robustness": [0.0, 0.1, 0.3],
+                        "er_ci_low": [0.0, 0.05, 0.1], "er_ci_high": [0.0, 0.15, 0.5]})
+    clean = pl.DataFrame({"method": ["ref", "good", "guess"], "ci_low": [0.6, 0.7, 0.08]})
+    return rob, clean
+
+
+def test_effective_robustness_is_withheld_near_chance() -> None:
+    rob, clean = _frames()
+    out = guard_effective_robustness(rob, clean, reference="ref", chance=0.1)
+    assert out["er_note"].to_list() == ["", "", "near chance"]  # 0.08 ≤ 0.1 reaches chance
+    assert out["effective_robustness"].to_list() == [0.0, 0.1, None]
+    assert out["er_ci_high"].to_list() == [0.0, 0.15, None]
+    ref = guard_effective_robustness(rob, clean.with_columns(ci_low=0.05), reference="ref",
+                                     chance=0.1)
+    assert ref["er_note"].to_list() == ["near chance"] * 3
+    weak_ref = guard_effective_robustness(
+        rob, clean.with_columns(ci_low=pl.Series([0.05, 0.7, 0.6])), reference="ref", chance=0.1)
+    assert weak_ref["er_note"].to_list() == ["near chance", "reference near chance",
+                                             "reference near chance"]
+    unknown = guard_effective_robustness(rob, clean, reference="ref", chance=None)
+    assert set(unknown["er_note"]) == {"chance unknown"}
+    assert unknown["effective_robustness"].to_list() == [0.0, 0.1, 0.3]
+    with pytest.raises(ValueError, match="chance"):
+        guard_effective_robustness(rob, clean, reference="ref", chance=1.5)

@@ -20,8 +20,10 @@ def build(results: Results, analysis: Analysis) -> Section:
               for i, (op, modality) in enumerate(families)]
     return Section(
         id="curves", title="Robustness curves",
-        view={"panels": panels, "reference": analysis.settings.reference},
-        data={"curves": records(analysis.curves), "robustness": records(analysis.robustness)},
+        view={"panels": panels, "reference": analysis.settings.reference,
+              "chance": analysis.chance.value, "chance_how": analysis.chance.how},
+        data={"curves": records(analysis.curves), "robustness": records(analysis.robustness),
+              "chance": {"value": analysis.chance.value, "how": analysis.chance.how}},
     )
 
 

@@ -7,7 +7,7 @@ from typing import Any
 import polars as pl
 
 from robustlab.report.adequacy import adequacy, flag_labels
-from robustlab.report.analysis import Analysis
+from robustlab.report.analysis import Analysis, seed_note
 from robustlab.report.inputs import Results
 from robustlab.report.sections.base import Section, condition_order, records
 from robustlab.stats.adequacy import Verdict
@@ -61,12 +61,16 @@ def paragraph(results: Results, analysis: Analysis) -> list[str]:
         f"{_budget(study.get('budget'))}, each final config evaluated on seeds "
         f"{', '.join(map(str, seeds))}.",
         f"{pred['condition'].n_unique()} conditions: {_grid(pred)}.",
-        f"Intervals are {s.n_resamples:,}-resample bootstrap 95 % CIs over examples "
-        "(and seeds, when a method has several); α = "
-        f"{s.alpha:g}; " + (
+        "Accuracy intervals are 95 % bootstrap BCa intervals "
+        f"({s.n_resamples:,} resamples) where a slice has at least 10 successes and 10 "
+        "failures, exact Clopper–Pearson intervals where it has fewer, and, for a method with "
+        "several seeds, intervals over seeds and examples together; pairwise differences get "
+        "the interval of the test that decides them, so a difference is significant exactly "
+        f"when its interval excludes 0 (docs/statistics.md); α = {s.alpha:g}; " + (
             "confirmatory tests not corrected for multiple comparisons (study setting)."
             if s.correction == "none" else
             f"confirmatory tests corrected by {_correction_name(s.correction)}."),
+        *([note] if (note := seed_note(analysis)) else []),
     ]
 
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import polars as pl
 
-from robustlab.report.analysis import Analysis
+from robustlab.report.analysis import Analysis, seed_note
 from robustlab.report.inputs import Results
 from robustlab.report.sections.base import Section, condition_order, records
 
@@ -37,7 +37,8 @@ def build(results: Results, analysis: Analysis) -> Section:
                        "n_slice_significant": sum(bool(r["mark"]) for r in slices)})
     return Section(
         id="pairwise", title="Pairwise comparisons",
-        view={"blocks": blocks, "alpha": alpha, "correction": analysis.settings.correction},
+        view={"blocks": blocks, "alpha": alpha, "correction": analysis.settings.correction,
+              "seed_note": seed_note(analysis), "level_pct": f"{100 * (1 - alpha):g}"},
         data={"pairwise": records(analysis.pairwise),
               "slice_pairwise": records(analysis.slice_pairwise)},
     )
