@@ -15,7 +15,7 @@ kept gets the CLS-only output: for these methods that plays the role of the lear
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
@@ -27,10 +27,15 @@ from robustlab.methods.base import EncoderOptions, Method, Query
 
 
 class Block(nn.Module):
-    """Pre-LN self-attention block (multi-head attention + GELU MLP, both residual).
+    """Pre-LN self-attention block (multi-head attention + GELU MLP, both residual) that runs
+    several *views* of the same tokens at once.
 
-    Attention is written on `scaled_dot_product_attention` rather than nn.MultiheadAttention,
-    whose key-padding check imports sympy on first use (seconds of start-up per process)."""
+    A view is a key-padding mask: which tokens its queries may attend to. Before the first
+    attention nothing depends on the view, so the first block normalises and projects the
+    tokens once for all views and only the attention step is per view (the views act as
+    extra query groups over the same keys). In the last block only the CLS output is read,
+    so only the CLS position is queried and sent through the MLP. Both are exact rewrites of
+    running the block once per view on every position."""
 
     def __init__(self, width: int, heads: int) -> None:
         super().__init__()
@@ -43,22 +48,33 @@ class Block(nn.Module):
             nn.Linear(width, 4 * width), nn.GELU(), nn.Linear(4 * width, width)
         )
 
-    def attention(self, x: Tensor, attend: Tensor) -> Tensor:
-        """x (B, L, F); attend (B, L) bool, True = a key every query may look at."""
-        b, length, width = x.shape
-        qkv = self.qkv(x).view(b, length, 3, self.heads, width // self.heads)
-        q, k, v = qkv.permute(2, 0, 3, 1, 4)  # each (B, H, L, F/H)
-        mask = attend[:, None, None, :]  # (B, 1, 1, L), broadcast over heads and queries
-        h = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)  # (B, H, L, F/H)
-        return self.out(h.transpose(1, 2).reshape(b, length, width))  # (B, L, F)
+    def attention(self, h: Tensor, attend: Tensor, queries: int) -> Tensor:
+        """h (*lead, S, F) normalised states; attend (*lead, G, S) bool, True = a key the
+        queries of group g may look at; only the first `queries` positions are queried.
+        -> (*lead, G, queries, F)."""
+        width = h.shape[-1]
+        w_q, w_kv = self.qkv.weight.split([width, 2 * width])
+        b_q, b_kv = self.qkv.bias.split([width, 2 * width])
+        heads, groups = self.heads, attend.shape[-2]
+        q = F.linear(h[..., :queries, :], w_q, b_q).unflatten(-1, (heads, -1))  # (.., Sq, H, dh)
+        kv = F.linear(h, w_kv, b_kv).unflatten(-1, (2, heads, -1))  # (*lead, S, 2, H, dh)
+        k, v = kv.movedim(-3, 0).transpose(-3, -2)  # each (*lead, H, S, dh)
+        scores = q.transpose(-3, -2) @ k.transpose(-1, -2) / math.sqrt(k.shape[-1])
+        mask = attend[..., None, :, None, :]  # (*lead, 1, G, 1, S)
+        scores = torch.where(mask, scores[..., None, :, :], -torch.inf)  # (*lead, H, G, Sq, S)
+        weights = torch.softmax(scores, dim=-1).flatten(-3, -2)  # (*lead, H, G·Sq, S)
+        out = (weights @ v).unflatten(-2, (groups, queries))  # (*lead, H, G, Sq, dh)
+        return self.out(out.movedim(-4, -2).flatten(-2))  # (*lead, G, Sq, F)
 
-    def forward(self, x: Tensor, attend: Tensor) -> Tensor:
-        x = x + self.attention(self.ln_1(x), attend)
-        return x + self.mlp(self.ln_2(x))
+    def forward(self, x: Tensor, attend: Tensor, queries: int) -> Tensor:
+        """x (*lead, S, F); attend (*lead, G, S) -> (*lead, G, queries, F)."""
+        y = x[..., None, :queries, :] + self.attention(self.ln_1(x), attend, queries)
+        return y + self.mlp(self.ln_2(y))
 
 
 class FusionTransformer(nn.Module):
-    """CLS token + `layers` pre-LN blocks + final LayerNorm; returns the CLS output."""
+    """CLS token + `layers` pre-LN blocks + final LayerNorm; returns the CLS output of every
+    view of the tokens (the CLS token always attends, so no view is empty)."""
 
     def __init__(self, width: int, heads: int, layers: int) -> None:
         super().__init__()
@@ -67,14 +83,22 @@ class FusionTransformer(nn.Module):
         self.norm = nn.LayerNorm(width)
 
     def forward(self, tokens: Tensor, keep: Tensor) -> Tensor:
-        """tokens (B, L, F), keep (B, L) bool -> (B, F)."""
-        b = tokens.shape[0]
-        x = torch.cat([self.cls.expand(b, -1, -1), tokens], dim=1)  # (B, 1 + L, F)
-        attend = torch.cat([keep.new_ones(b, 1), keep], dim=1)  # (B, 1 + L); CLS always kept
-        for block in self.blocks:
-            x = block(x, attend)
-        out: Tensor = self.norm(x[:, 0])  # (B, F)
-        return out
+        """tokens (N, L, F); keep (N, L) bool -> (N, F), or keep (N, V, L) for V views of
+        the same tokens -> (N, V, F)."""
+        single = keep.ndim == 2
+        attend = keep[:, None] if single else keep  # (N, V, L)
+        n, views = attend.shape[:2]
+        x = torch.cat([self.cls.expand(n, -1, -1), tokens], dim=1)  # (N, S = 1 + L, F)
+        attend = torch.cat([attend.new_ones(n, views, 1), attend], dim=2)  # (N, V, S)
+        last = len(self.blocks) - 1
+        for i, block in enumerate(self.blocks):
+            queries = 1 if i == last else x.shape[-2]  # the last block: the CLS output only
+            if i == 0:
+                x = block(x, attend, queries)  # (N, V, Sq, F): one token pass for all views
+            else:
+                x = block(x, attend[:, :, None], queries)[:, :, 0]  # per view: (N, V, Sq, F)
+        out: Tensor = self.norm(x[..., 0, :])  # (N, V, F)
+        return out[:, 0] if single else out
 
 
 class Tokenizer(nn.Module):
@@ -119,9 +143,25 @@ class FusionEncoder(nn.Module):
         (per token) bool, True = attended."""
         names = list(keep)
         parts = [tokens[m] for m in names]
-        masks = [keep[m] if keep[m].ndim == 2 else keep[m][:, None].expand(-1, self.num_tokens)
-                 for m in names]
+        masks = [self.token_mask(keep[m]) for m in names]
         return self.transformer(torch.cat(parts, dim=1), torch.cat(masks, dim=1))  # (B, F)
+
+    def fuse_views(
+        self, tokens: Mapping[str, Tensor], views: Sequence[Mapping[str, Tensor]]
+    ) -> Tensor:
+        """Z of every view of the same tokens in one pass -> (B, V, F). views[v] maps the
+        modalities view v keeps to their (B,) or (B, T) keep masks, as `fuse` takes them; a
+        modality a view leaves out is removed from it (its tokens are not attended)."""
+        names = list(tokens)
+        x = torch.cat([tokens[m] for m in names], dim=1)  # (B, M·T, F)
+        none = torch.zeros(x.shape[0], dtype=torch.bool, device=x.device)
+        masks = [torch.cat([self.token_mask(view.get(m, none)) for m in names], dim=1)
+                 for view in views]  # V × (B, M·T)
+        return self.transformer(x, torch.stack(masks, dim=1))  # (B, V, F)
+
+    def token_mask(self, keep: Tensor) -> Tensor:
+        """(B,) per-modality or (B, T) per-token keep mask -> (B, T)."""
+        return keep if keep.ndim == 2 else keep[:, None].expand(-1, self.num_tokens)
 
 
 def projection_head(width: int, out_dim: int) -> nn.Module:
@@ -156,18 +196,24 @@ def nt_xent(z1: Tensor, z2: Tensor, temperature: float) -> Tensor:
     return F.cross_entropy(sim, positive)
 
 
-def nt_xent_rows(z1: Tensor, z2: Tensor, temperature: float, rows: Tensor) -> Tensor | None:
-    """NT-Xent on the rows where `rows` (N,) is True; None when fewer than 2 such rows (a
-    contrast needs a negative)."""
-    if int(rows.sum()) < 2:
-        return None
-    return nt_xent(z1[rows], z2[rows], temperature)
+def nt_xent_terms(z1: Tensor, z2: Tensor, temperature: float, rows: Tensor) -> Tensor:
+    """T NT-Xent terms in one batched pass: term t is `nt_xent(z1[t][rows[t]],
+    z2[t][rows[t]])`. z1, z2 (T, N, K); rows (T, N) bool -> (T,). A term with fewer than 2
+    rows (no negative to contrast with) is 0 here; the caller leaves it out.
 
-
-def mean_terms(terms: list[Tensor | None], like: Tensor) -> Tensor:
-    """Mean of the defined terms; a zero that still depends on `like` when none is defined."""
-    kept = [t for t in terms if t is not None]
-    return torch.stack(kept).mean() if kept else like.sum() * 0.0
+    Rows outside a term are hidden as keys from its anchors and carry no weight as anchors;
+    they only see themselves hidden, so no softmax row is empty (no NaN, in any gradient)."""
+    t, n = rows.shape
+    z = F.normalize(torch.cat([z1, z2], dim=1), dim=-1, eps=1e-8)  # (T, 2N, K)
+    sim = (z / temperature) @ z.transpose(1, 2)  # (T, 2N, 2N); written in place below:
+    sim.diagonal(dim1=1, dim2=2).fill_(-torch.inf)  # bmm's backward needs only its inputs
+    inside = torch.cat([rows, rows], dim=1)  # (T, 2N)
+    if not bool(inside.all()):  # hide the rows outside the term from its anchors
+        sim.masked_fill_(inside[:, :, None] & ~inside[:, None, :], -torch.inf)
+    positive = torch.cat([torch.arange(n, 2 * n), torch.arange(n)]).to(z.device)  # (2N,)
+    ell = F.cross_entropy(sim.flatten(0, 1), positive.repeat(t), reduction="none")  # (T·2N,)
+    weight = inside.to(ell.dtype)
+    return (ell.view(t, 2 * n) * weight).sum(1) / weight.sum(1).clamp_min(1.0)  # (T,)
 
 
 class FusionMethod(Method):
@@ -178,6 +224,7 @@ class FusionMethod(Method):
 
     fusion: FusionEncoder
     head: nn.Module
+    options: Any
 
     def build_shared_path(self, options: Any, dims: Mapping[str, int],
                           encoder: EncoderOptions) -> None:
@@ -186,6 +233,12 @@ class FusionMethod(Method):
         self.fusion = FusionEncoder(dims, encoder, options.fusion_dim, options.fusion_heads,
                                     options.fusion_layers, options.num_tokens)
         self.head = projection_head(options.fusion_dim, options.proj_dim)
+
+    def augmented_inputs(self, batch: Batch, g: torch.Generator) -> dict[str, Tensor]:
+        """One augmented copy of the batch's inputs (m -> (B, d_m)), drawn from `g`."""
+        o = self.options
+        return {m: augment(v, batch.mask[m], o.noise_std, o.mask_prob, g)
+                for m, v in batch.x.items()}
 
     def project(self, z: Tensor) -> Tensor:
         return F.normalize(self.head(z), dim=-1, eps=1e-8)  # (B, K)
