@@ -116,14 +116,14 @@ class Comm(FusionMethod):
         present = torch.stack([torch.stack([mask[m] for m in ms]).any(dim=0)
                                for ms in views.values()])  # (V, B) the view holds something
         first, second = z[:b].transpose(0, 1), z[b:].transpose(0, 1)  # (V, B, K) per copy
-        # ℓ(Z'_m, Z''_full) and ℓ(Z''_m, Z'_full) for every view m; for m = full the two are
-        # the same loss (NT-Xent is symmetric in its views), so it is computed once
-        ell = nt_xent_terms(
-            torch.cat([first[:v], second[:v], first[v:]]),
-            torch.cat([second[v:].expand(v, -1, -1), first[v:].expand(v, -1, -1), second[v:]]),
-            self.options.temperature, torch.cat([present[:v], present[:v], present[v:]]))
+        # ℓ(Z'_m, Z''_full) for every view m (the full one included) and ℓ(Z''_m, Z'_full)
+        # for the others: for m = full the two are the same loss (NT-Xent is symmetric in
+        # its views). Each call contrasts its anchors with one shared partner view.
+        tau = self.options.temperature
+        ell_1 = nt_xent_terms(first, second[v:], tau, present)  # (V,)
+        ell_2 = nt_xent_terms(second[:v], first[v:], tau, present[:v])  # (V - 1,)
         counts = present.sum(dim=1).tolist()
-        terms = {name: ell[-1] if i == v else (ell[i] + ell[v + i]) / 2
+        terms = {name: ell_1[i] if i == v else (ell_1[i] + ell_2[i]) / 2
                  for i, name in enumerate(views) if counts[i] >= 2}  # a contrast needs 2 rows
         total = torch.stack(list(terms.values())).mean() if terms else z.sum() * 0.0
         return {"loss": total, **{k: t.detach() for k, t in terms.items()}}

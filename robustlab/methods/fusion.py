@@ -31,11 +31,11 @@ class Block(nn.Module):
     several *views* of the same tokens at once.
 
     A view is a key-padding mask: which tokens its queries may attend to. Before the first
-    attention nothing depends on the view, so the first block normalises and projects the
-    tokens once for all views and only the attention step is per view (the views act as
-    extra query groups over the same keys). In the last block only the CLS output is read,
-    so only the CLS position is queried and sent through the MLP. Both are exact rewrites of
-    running the block once per view on every position."""
+    attention nothing depends on the view, so the first block normalises the tokens once for
+    all views and only the attention step is per view (the views act as extra query groups
+    over the same keys). In the last block only the CLS output is read, so only the CLS
+    position is queried and sent through the MLP. Both are exact rewrites of running the
+    block once per view on every position."""
 
     def __init__(self, width: int, heads: int) -> None:
         super().__init__()
@@ -48,10 +48,22 @@ class Block(nn.Module):
             nn.Linear(width, 4 * width), nn.GELU(), nn.Linear(4 * width, width)
         )
 
+    def forward(self, x: Tensor, attend: Tensor, queries: int, cls: Tensor | None = None
+                ) -> Tensor:
+        """x (*lead, S, F); attend (*lead, G, S) bool, True = a key the queries of group g may
+        look at; outputs for the first `queries` positions -> (*lead, G, queries, F).
+        `cls` (1, F): position 0 of every row is this same token and only its output is
+        wanted (the one-block case), which `cls_attention` turns into matmuls."""
+        h = self.ln_1(x)
+        if cls is None:
+            y = x[..., None, :queries, :] + self.attention(h, attend, queries)
+        else:
+            y = cls + self.cls_attention(h, attend, self.ln_1(cls))  # (N, G, 1, F)
+        return y + self.mlp(self.ln_2(y))
+
     def attention(self, h: Tensor, attend: Tensor, queries: int) -> Tensor:
-        """h (*lead, S, F) normalised states; attend (*lead, G, S) bool, True = a key the
-        queries of group g may look at; only the first `queries` positions are queried.
-        -> (*lead, G, queries, F)."""
+        """Multi-head attention of the first `queries` positions over the keys each group
+        attends to: h (*lead, S, F) -> (*lead, G, queries, F)."""
         width = h.shape[-1]
         w_q, w_kv = self.qkv.weight.split([width, 2 * width])
         b_q, b_kv = self.qkv.bias.split([width, 2 * width])
@@ -66,10 +78,29 @@ class Block(nn.Module):
         out = (weights @ v).unflatten(-2, (groups, queries))  # (*lead, H, G, Sq, dh)
         return self.out(out.movedim(-4, -2).flatten(-2))  # (*lead, G, Sq, F)
 
-    def forward(self, x: Tensor, attend: Tensor, queries: int) -> Tensor:
-        """x (*lead, S, F); attend (*lead, G, S) -> (*lead, G, queries, F)."""
-        y = x[..., None, :queries, :] + self.attention(self.ln_1(x), attend, queries)
-        return y + self.mlp(self.ln_2(y))
+    def cls_attention(self, h: Tensor, attend: Tensor, h_cls: Tensor) -> Tensor:
+        """The CLS query's attention when that query is one vector for every row: h (N, S, F)
+        normalised states, attend (N, G, S), h_cls (1, F) -> (N, G, 1, F).
+
+        Per head, ⟨q, W_k h_s + b_k⟩ = ⟨W_kᵀ q, h_s⟩ + const, and a softmax ignores the
+        const: the scores are one (N·S, F) @ (F, H) matmul, with no keys formed. The
+        weights sum to 1, so Σ_s w_s (W_v h_s + b_v) = W_v (Σ_s w_s h_s) + b_v: values are
+        formed for the G weighted averages only, not for every token."""
+        n, length, width = h.shape
+        heads, groups = self.heads, attend.shape[1]
+        w_q, w_k, w_v = self.qkv.weight.view(3, heads, width // heads, width)  # (H, dh, F)
+        b_q, _, b_v = self.qkv.bias.view(3, heads, width // heads)  # (H, dh)
+        q = torch.einsum("hdf,f->hd", w_q, h_cls[0]) + b_q  # (H, dh)
+        probe = torch.einsum("hd,hdf->fh", q, w_k) / math.sqrt(width // heads)  # (F, H)
+        scores = (h.reshape(n * length, width) @ probe).view(n, length, heads)  # (N, S, H)
+        scores = scores.permute(1, 0, 2)[:, :, None, :]  # (S, N, 1, H): softmax over dim 0
+        mask = attend.permute(2, 0, 1)[..., None]  # (S, N, G, 1)
+        weights = torch.softmax(torch.where(mask, scores, -torch.inf), dim=0)  # (S, N, G, H)
+        weights = weights.permute(1, 2, 3, 0).reshape(n, groups * heads, length)
+        mean = torch.bmm(weights, h).view(n * groups, heads, width)  # (N·G, H, F)
+        values = torch.bmm(mean.transpose(0, 1), w_v.transpose(1, 2))  # (H, N·G, dh)
+        values = values.transpose(0, 1) + b_v  # (N·G, H, dh)
+        return self.out(values.reshape(n, groups, 1, width))  # (N, G, 1, F)
 
 
 class FusionTransformer(nn.Module):
@@ -90,9 +121,10 @@ class FusionTransformer(nn.Module):
         n, views = attend.shape[:2]
         x = torch.cat([self.cls.expand(n, -1, -1), tokens], dim=1)  # (N, S = 1 + L, F)
         attend = torch.cat([attend.new_ones(n, views, 1), attend], dim=2)  # (N, V, S)
-        last = len(self.blocks) - 1
-        for i, block in enumerate(self.blocks):
-            queries = 1 if i == last else x.shape[-2]  # the last block: the CLS output only
+        if len(self.blocks) == 1:  # the CLS query is the same for every row
+            x = self.blocks[0](x, attend, 1, cls=self.cls[0])  # (N, V, 1, F)
+        for i, block in enumerate(self.blocks if len(self.blocks) > 1 else []):
+            queries = 1 if i == len(self.blocks) - 1 else x.shape[-2]  # last: CLS only
             if i == 0:
                 x = block(x, attend, queries)  # (N, V, Sq, F): one token pass for all views
             else:
@@ -198,22 +230,33 @@ def nt_xent(z1: Tensor, z2: Tensor, temperature: float) -> Tensor:
 
 def nt_xent_terms(z1: Tensor, z2: Tensor, temperature: float, rows: Tensor) -> Tensor:
     """T NT-Xent terms in one batched pass: term t is `nt_xent(z1[t][rows[t]],
-    z2[t][rows[t]])`. z1, z2 (T, N, K); rows (T, N) bool -> (T,). A term with fewer than 2
-    rows (no negative to contrast with) is 0 here; the caller leaves it out.
+    z2[t][rows[t]])`. z1 (T, N, K); z2 (T, N, K), or (1, N, K) for one partner view shared
+    by every term (its self-similarities are then formed once); rows (T, N) bool -> (T,).
+    A term with fewer than 2 rows (no negative to contrast with) is 0; the caller drops it.
 
-    Rows outside a term are hidden as keys from its anchors and carry no weight as anchors;
-    they only see themselves hidden, so no softmax row is empty (no NaN, in any gradient)."""
+    The (2N, 2N) similarity matrix of a term is formed as its blocks: [z1·z1 | z1·z2] for
+    the anchors of z1 (row log-sum-exp), the z1·z2 block read by columns plus z2·z2 for
+    the anchors of z2. An entry pairing a row inside the term with one outside is hidden,
+    so every anchor inside sees only the term's rows, and one outside (weight 0) still sees
+    its own positive (no empty softmax, no NaN in any gradient)."""
     t, n = rows.shape
-    z = F.normalize(torch.cat([z1, z2], dim=1), dim=-1, eps=1e-8)  # (T, 2N, K)
-    sim = (z / temperature) @ z.transpose(1, 2)  # (T, 2N, 2N); written in place below:
-    sim.diagonal(dim1=1, dim2=2).fill_(-torch.inf)  # bmm's backward needs only its inputs
-    inside = torch.cat([rows, rows], dim=1)  # (T, 2N)
-    if not bool(inside.all()):  # hide the rows outside the term from its anchors
-        sim.masked_fill_(inside[:, :, None] & ~inside[:, None, :], -torch.inf)
-    positive = torch.cat([torch.arange(n, 2 * n), torch.arange(n)]).to(z.device)  # (2N,)
-    ell = F.cross_entropy(sim.flatten(0, 1), positive.repeat(t), reduction="none")  # (T·2N,)
-    weight = inside.to(ell.dtype)
-    return (ell.view(t, 2 * n) * weight).sum(1) / weight.sum(1).clamp_min(1.0)  # (T,)
+    a = F.normalize(z1, dim=-1, eps=1e-8)  # (T, N, K)
+    b = F.normalize(z2, dim=-1, eps=1e-8)  # (T or 1, N, K)
+    keys = torch.cat([a, b.expand(t, -1, -1)], dim=1).transpose(1, 2)  # (T, K, 2N)
+    x = (a / temperature) @ keys  # (T, N, 2N) = [a·a | a·b] / τ, written in place below:
+    y = (b / temperature) @ b.transpose(1, 2)  # (T or 1, N, N) = b·b / τ
+    x[:, :, :n].diagonal(dim1=1, dim2=2).fill_(-torch.inf)  # (bmm's backward needs only
+    y.diagonal(dim1=1, dim2=2).fill_(-torch.inf)  # its inputs, not these outputs)
+    if not bool(rows.all()):
+        hide = rows[:, :, None] ^ rows[:, None, :]  # (T, N, N): one row in, one out
+        x.masked_fill_(hide.repeat(1, 1, 2), -torch.inf)
+        y = y.masked_fill(hide, -torch.inf)  # now (T, N, N)
+    positive = (a * b).sum(dim=-1) / temperature  # (T, N)
+    lse_a = torch.logsumexp(x, dim=2)  # (T, N)
+    lse_b = torch.logaddexp(torch.logsumexp(x[:, :, n:], dim=1), torch.logsumexp(y, dim=2))
+    weight = rows.to(positive.dtype)
+    ell = (lse_a + lse_b - 2 * positive) * weight  # (T, N): both anchors of each pair
+    return ell.sum(dim=1) / (2 * weight.sum(dim=1)).clamp_min(1.0)  # (T,)
 
 
 class FusionMethod(Method):

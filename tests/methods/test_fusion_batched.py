@@ -170,9 +170,12 @@ def test_nt_xent_terms_equal_each_term_on_its_rows():
     rows = torch.rand(3, 9, generator=g) < 0.6
     rows[0] = True
     got = nt_xent_terms(z1, z2, 0.3, rows)
+    shared = nt_xent_terms(z1, z2[:1], 0.3, rows)  # one partner view for every term
     for t in range(3):
         want = nt_xent(z1[t][rows[t]], z2[t][rows[t]], 0.3)
         torch.testing.assert_close(got[t], want, **TOL)
+        torch.testing.assert_close(shared[t], nt_xent(z1[t][rows[t]], z2[0][rows[t]], 0.3),
+                                   **TOL)
 
 
 # ---------------------------------------------------------------- CoMM
