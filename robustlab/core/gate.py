@@ -38,7 +38,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from robustlab.core._checks import check_candidates, check_embeddings
+from robustlab.core._checks import (
+    check_gate_context,
+    check_gate_embeddings,
+    check_masks,
+    compute_dtype,
+)
 from robustlab.core.gate_scoring import (
     batch_scores,
     direct_scores,
@@ -252,7 +257,7 @@ class ModalityGate(nn.Module):
         ctx, cand, mask = self._inputs(target, context, candidates, context_mask, pairs=False)
         with _no_autocast(cand):
             _, keys = self._context(target, ctx)
-            kw = self._keep([target], keys, cand[None], _one(mask), False, len(ctx[0]))
+            kw = self._keep([target], keys, cand[None], mask, False, len(ctx[0]))
             w = kw.w[0].permute(1, 2, 0)  # (B, C, M-1)
             return KeepWeights(w, kw.p_null.expand(1, *w.shape[:2])[0] if self.use_null
                                else w.new_zeros(w.shape[:2]))
@@ -265,10 +270,9 @@ class ModalityGate(nn.Module):
         """β = α (1 − w) -> (T, K, B, C), as one lerp from α toward 0."""
         return torch.lerp(self.alpha(kw.w.dtype), kw.w.new_zeros(()), kw.w)
 
-    def _neutrals(self, ids: Tensor, dtype: torch.dtype) -> Tensor | None:
-        """n_m of the context ids (any shape) -> (*ids.shape, D), or None."""
+    def _neutral_list(self, target: int, dtype: torch.dtype) -> list[Tensor] | None:
         n = self.neutral_directions(dtype)
-        return None if n is None else n[ids]
+        return None if n is None else [n[i] for i in self._context_ids(target)]
 
     def score(self, target: int, context: Sequence[Tensor], candidates: Tensor, *,
               context_mask: Sequence[Tensor] | None = None, chunk_size: int = 1024,
@@ -286,19 +290,18 @@ class ModalityGate(nn.Module):
         ctx, cand, mask = self._inputs(target, context, candidates, context_mask, pairs=False)
         with _no_autocast(cand):
             stacked, keys = self._context(target, ctx)
-            neutrals = self._neutrals(torch.tensor(self._context_ids(target)), cand.dtype)
-            terms = prepare_fast(stacked, None if neutrals is None else neutrals[None],
+            neutrals = self._neutral_list(target, cand.dtype)
+            terms = prepare_fast(stacked, None if neutrals is None else torch.stack(neutrals)[None],
                                  self.eps) if fast else None
             out = []
             for chunk in cand.split(chunk_size):
-                beta = self._beta(self._keep([target], keys, chunk[None], _one(mask), False,
-                                              len(ctx[0])))
-                if terms is not None:  # beta (1, K, B, c)
+                beta = self._beta(self._keep([target], keys, chunk[None], mask, False,
+                                              len(ctx[0])))  # (1, K, B, c)
+                if terms is not None:
                     out.append(fast_scores(terms, chunk[None], beta, self.eps)[0])
                 else:
                     pairs = chunk[None].expand(ctx[0].shape[0], -1, -1)  # (B, c, D)
-                    listed = None if neutrals is None else list(neutrals)
-                    out.append(direct_scores(ctx, pairs, beta[0], listed, self.eps))
+                    out.append(direct_scores(ctx, pairs, beta[0], neutrals, self.eps))
             return torch.cat(out, dim=1) * self._scale()
 
     def score_all(self, embeddings: Sequence[Tensor], *, masks: Sequence[Tensor] | None = None,
@@ -333,11 +336,10 @@ class ModalityGate(nn.Module):
     def _pair_scores(self, target: int, ctx: list[Tensor], pairs: Tensor,
                      mask: Tensor | None) -> Tensor:
         _, keys = self._context(target, ctx)
-        beta = self._beta(self._keep([target], keys, pairs[None], _one(mask), True,
+        beta = self._beta(self._keep([target], keys, pairs[None], mask, True,
                                           len(ctx[0])))[0]  # (K, B, C)
-        neutrals = self._neutrals(torch.tensor(self._context_ids(target)), pairs.dtype)
-        listed = None if neutrals is None else list(neutrals)
-        return direct_scores(ctx, pairs, beta, listed, self.eps)  # (B, C)
+        return direct_scores(ctx, pairs, beta, self._neutral_list(target, pairs.dtype),
+                             self.eps)  # (B, C)
 
     def score_tuples(self, target: int, context: Sequence[Tensor], candidates: Tensor, *,
                      context_mask: Sequence[Tensor] | None = None) -> Tensor:
@@ -358,80 +360,38 @@ class ModalityGate(nn.Module):
         with _no_autocast(cand):
             pairs = cand[None].expand(ctx[0].shape[0], -1, -1)  # (B, C, D)
             _, keys = self._context(target, ctx)
-            kw = self._keep([target], keys, pairs[None], _one(mask), True, len(ctx[0]))
-            neutrals = self._neutrals(torch.tensor(self._context_ids(target)), cand.dtype)
-            listed = None if neutrals is None else list(neutrals)
-            return gated_embeddings(ctx, self._beta(kw)[0], listed, self.eps)
+            kw = self._keep([target], keys, pairs[None], mask, True, len(ctx[0]))
+            return gated_embeddings(ctx, self._beta(kw)[0], self._neutral_list(target, cand.dtype),
+                                    self.eps)
 
     # ------------------------------------------------------------------ validation
     def _inputs(self, target: int, context: Sequence[Tensor], candidates: Tensor,
                 context_mask: Sequence[Tensor] | None,
                 pairs: bool) -> tuple[list[Tensor], Tensor, Tensor | None]:
-        """Validate and cast to the compute dtype (float64 stays, everything else float32)."""
-        if not isinstance(target, int) or not 0 <= target < self.num_modalities:
-            raise ValueError(f"target: must be an int in [0, {self.num_modalities}), "
-                             f"got {target!r}")
-        if len(context) != self.num_modalities - 1:
-            raise ValueError(f"context: expected {self.num_modalities - 1} tensors (every "
-                             f"modality but the target), got {len(context)}")
-        check_embeddings("context", context)
-        batch, dim = context[0].shape
-        if dim != self.dim:
-            raise ValueError(f"context: embedding width must be dim={self.dim}, got {dim}")
-        if pairs:
-            if candidates.dim() != 3 or candidates.shape[0] != batch or \
-                    candidates.shape[2] != dim:
-                raise ValueError(f"candidates: expected ({batch}, D={dim}) or ({batch}, K, "
-                                 f"{dim}), got {tuple(candidates.shape)}")
-        else:
-            check_candidates(candidates, dim)
-        dt = _compute_dtype([candidates, *context])
-        mask = self._mask("context_mask", context_mask, batch) if self.hard_missing else None
-        return [c.to(dt) for c in context], candidates.to(dt), mask
+        """Validate and cast to the compute dtype (float64 stays, everything else float32);
+        the (1, M-1, B) context mask of a hard_missing gate, else None."""
+        batch = check_gate_context(self.num_modalities, self.dim, target, context, candidates,
+                                   pairs)
+        dt = compute_dtype([candidates, *context])
+        mask = check_masks("context_mask", context_mask, self.num_modalities - 1, batch) \
+            if self.hard_missing else None
+        return [c.to(dt) for c in context], candidates.to(dt), None if mask is None else mask[None]
 
     def _inputs_all(self, embeddings: Sequence[Tensor], masks: Sequence[Tensor] | None
                     ) -> tuple[Tensor, Tensor | None]:
         """Validate M (B, D) embeddings -> (M, B, D) in the compute dtype, and their (M, B)
         masks (hard_missing only, else None)."""
-        if len(embeddings) != self.num_modalities:
-            raise ValueError(f"embeddings: the gate has {self.num_modalities} modalities, "
-                             f"got {len(embeddings)} tensors")
-        check_embeddings("embeddings", embeddings)
-        batch, dim = embeddings[0].shape
-        if dim != self.dim:
-            raise ValueError(f"embeddings: embedding width must be dim={self.dim}, got {dim}")
-        dt = _compute_dtype(embeddings)
-        mask = self._mask("masks", masks, batch) if self.hard_missing else None
+        batch = check_gate_embeddings(self.num_modalities, self.dim, embeddings)
+        dt = compute_dtype(embeddings)
+        mask = check_masks("masks", masks, self.num_modalities, batch) \
+            if self.hard_missing else None
         return torch.stack([e.to(dt) for e in embeddings]), mask
-
-    def _mask(self, name: str, masks: Sequence[Tensor] | None, batch: int) -> Tensor | None:
-        """Validated presence masks -> (count, B) bool, or None."""
-        if masks is None:
-            return None
-        count = self.num_modalities - (name == "context_mask")
-        if len(masks) != count:
-            raise ValueError(f"{name}: expected {count} tensors, got {len(masks)}")
-        for i, m in enumerate(masks):
-            if m.shape != (batch,) or m.dtype != torch.bool:
-                raise ValueError(f"{name}[{i}]: expected a bool tensor of shape "
-                                 f"({batch},), got {m.dtype} {tuple(m.shape)}")
-        return torch.stack(list(masks))  # (count, B)
-
-
-def _compute_dtype(tensors: Sequence[Tensor]) -> torch.dtype:
-    """float64 stays float64; everything else computes in float32."""
-    return torch.float64 if any(t.dtype == torch.float64 for t in tensors) else torch.float32
 
 
 def _by_target(x: Tensor, ids: Tensor) -> Tensor:
     """Per-modality rows (M, ...) -> each target's context rows (M, K, ...) (index_select:
     its backward is a plain index_add)."""
     return x.index_select(0, ids.flatten()).view(*ids.shape, *x.shape[1:])
-
-
-def _one(mask: Tensor | None) -> Tensor | None:
-    """One target's (K, B) context mask -> (1, K, B)."""
-    return None if mask is None else mask[None]
 
 
 def _no_autocast(ref: Tensor) -> AbstractContextManager[object]:
