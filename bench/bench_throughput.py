@@ -7,6 +7,11 @@ input dims). A step is `robustlab.train.train_step`, exactly what `train` runs p
 so that load on the shared machine hits all of them alike; a method's figure is its median
 round. Ratios are against CLIP's median in the same run. One torch thread (`THREADS`).
 
+Peak memory per step: after the timed rounds, one more step per method runs under the torch
+profiler with memory recording; the peak of the bytes allocated minus freed since the step
+began (activations, gradients, temporaries; not the parameters, optimizer state and batch
+that exist before it) is reported in MiB. Profiling slows that step, so it is not timed.
+
     .venv/bin/python -m bench throughput
 """
 
@@ -18,10 +23,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from torch.profiler import ProfilerActivity, profile
 
 from robustlab.data import DATASETS, Batch, TrimodalDataset
 from robustlab.methods import ENCODERS, METHODS, Method
-from robustlab.train import TrainConfig, train_step, warmup_cosine
+from robustlab.train import TrainConfig, make_optimizer, train_step, warmup_cosine
 
 BATCH = 256
 WARMUP_STEPS = 2
@@ -42,7 +48,7 @@ def _setup(name: str, data: TrimodalDataset) -> _Run:
     cls = METHODS.get(name)
     method = cls.build(cls.Options(), data.dims, ENCODERS.get("mlp")(), seed=0)
     config = TrainConfig(batch_size=BATCH, device="cpu")
-    optimizer = torch.optim.AdamW(method.param_groups(config.lr, config.weight_decay))
+    optimizer = make_optimizer(method, config)
     scheduler = warmup_cosine(optimizer, config.warmup_fraction, 10_000)
     return _Run(method, optimizer, scheduler, config)
 
@@ -53,6 +59,19 @@ def _time_steps(run: _Run, batch: Batch, steps: int, seed: int) -> float:
     for _ in range(steps):
         train_step(run.method, batch, generator, run.optimizer, run.scheduler, run.config)
     return time.perf_counter() - start
+
+
+def _peak_step_mib(run: _Run, batch: Batch) -> float:
+    """Peak memory allocated during one step, from the profiler's allocation events."""
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        _time_steps(run, batch, 1, seed=0)
+    # the raw events hold every allocation (+bytes) and free (-bytes) with its time
+    events = [e for e in prof.profiler.kineto_results.events() if e.name() == "[memory]"]
+    live = peak = 0
+    for event in sorted(events, key=lambda e: e.start_ns()):
+        live += event.nbytes()
+        peak = max(peak, live)
+    return peak / 2**20
 
 
 def main() -> dict[str, object]:
@@ -78,11 +97,14 @@ def _measure() -> dict[str, object]:
             rounds[name].append(STEPS_PER_ROUND * BATCH / seconds)
     rate = {name: statistics.median(v) for name, v in rounds.items()}
     params = {name: states[name].method.num_parameters() for name in names}
+    peak = {name: _peak_step_mib(states[name], batch) for name in names}
     print(f"training throughput on CPU ({torch.get_num_threads()} threads), batch {BATCH}, "
           f"mlp 256x3; median of {ROUNDS} rounds x {STEPS_PER_ROUND} steps")
-    print(f"{'method':>14} | {'params':>9} | {'examples/s':>10} | {'vs clip':>7}")
+    print(f"{'method':>14} | {'params':>9} | {'examples/s':>10} | {'vs clip':>7} | "
+          f"{'peak MiB/step':>13}")
     for name in names:
         print(f"{name:>14} | {params[name]:>9,} | {rate[name]:>10.0f} | "
-              f"{rate[name] / rate['clip']:>6.2f}x")
+              f"{rate[name] / rate['clip']:>6.2f}x | {peak[name]:>13.1f}")
     return {"examples_per_s": rate, "ratio_to_clip": {n: rate[n] / rate["clip"] for n in names},
-            "parameters": params, "threads": torch.get_num_threads(), "batch": BATCH}
+            "peak_step_mib": peak, "parameters": params, "threads": torch.get_num_threads(),
+            "batch": BATCH}

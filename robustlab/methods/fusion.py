@@ -209,9 +209,11 @@ def augment(
     `noise_std` × (the feature's std over the batch's `present` rows — missing rows hold no
     data and must not set the scale), then each entry zeroed with prob `mask_prob`."""
     dev = generator.device
-    rows = x.detach()[present]  # (P, d)
-    spread = rows.std(dim=0, unbiased=False, keepdim=True) if len(rows) else x.new_zeros(1, 1)
-    scale = spread * noise_std  # (1, d)
+    weight = present.to(x.dtype)[:, None] / present.sum().clamp_min(1)  # (B, 1): mean weights
+    data = x.detach()
+    mean = (data * weight).sum(dim=0, keepdim=True)  # (1, d) over the present rows only
+    spread = (((data - mean) ** 2) * weight).sum(dim=0, keepdim=True).sqrt()  # (1, d)
+    scale = spread * noise_std  # (1, d); 0 when no row is present
     noise = torch.randn(x.shape, generator=generator, device=dev).to(x.device, x.dtype)
     keep = torch.rand(x.shape, generator=generator, device=dev) >= mask_prob
     return (x + scale * noise) * keep.to(x.device, x.dtype)
