@@ -321,17 +321,18 @@ class ModalityGate(nn.Module):
                    columns: Tensor | None) -> Tensor:
         targets = list(range(self.num_modalities))
         keys = None if self.mode != "attention" else _by_target(self._keys(targets, emb), ids)
-        context = _by_target(emb, ids)  # (M, K, B, D)
         neutrals = self.neutral_directions(emb.dtype)  # (M, D)
         if columns is not None:
             cand = emb[torch.arange(len(emb))[:, None, None], columns]  # (M, B, J, D)
             beta = self._beta(self._keep(targets, keys, cand, mask, True, emb.shape[1]))
-            terms = prepare_fast(context, None if neutrals is None else neutrals[ids], self.eps)
+            terms = prepare_fast(_by_target(emb, ids), None if neutrals is None
+                                 else neutrals[ids], self.eps)
             return fast_pair_scores(terms, cand, beta, self.eps)  # (M, B, J)
         beta = self._beta(self._keep(targets, keys, emb, mask, False, emb.shape[1]))
         if neutrals is None:
-            return fast_scores(prepare_fast(context, None, self.eps), emb, beta, self.eps)
-        return batch_scores(emb, context, ids.tolist(), neutrals, beta, self.eps)  # (M, B, B)
+            terms = prepare_fast(_by_target(emb, ids), None, self.eps)
+            return fast_scores(terms, emb, beta, self.eps)
+        return batch_scores(emb, ids.tolist(), neutrals, beta, self.eps)  # (M, B, B)
 
     def _pair_scores(self, target: int, ctx: list[Tensor], pairs: Tensor,
                      mask: Tensor | None) -> Tensor:

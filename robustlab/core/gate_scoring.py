@@ -15,11 +15,12 @@ to. Fast form: ⊙_m u_m expands over the subsets S of context modalities that t
 neutral, 2^K terms (four for M = 3), each a matmul of a per-query product with the
 candidates (the all-neutral term has no per-query factor: one matrix-vector product), mixed
 per pair by nested `lerp`s (keep·a + β·b), with every ‖u_m‖ from per-row scalars (see
-`FastTerms`). Nothing (B, C, D)-sized is formed: the D-sized work is in the matmuls.
+`norm_stats`). Nothing (B, C, D)-sized is formed: the D-sized work is in the matmuls.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
@@ -54,39 +55,36 @@ def direct_scores(context: list[Tensor], cand_pairs: Tensor, beta: Tensor,
 @dataclass(frozen=True)
 class FastTerms:
     """Per-query quantities of the fast form for T targets, computed once for all candidate
-    chunks. Term s takes n_m for the context modalities m whose bit is set in s. ‖u_m‖ per
-    pair comes from three per-row scalars: u_m = (1 − β) e_m + β n_m splits along ê_m and
-    across it into (‖e_m‖ + β(c − ‖e_m‖)) ê_m + β (n_m − c ê_m), c = ⟨ê_m, n_m⟩, so
-    ‖u_m‖² = lerp(‖e_m‖, c, β)² + β² ‖n_m − c ê_m‖²: two orthogonal parts, no cancellation."""
+    chunks. Term s takes n_m for the context modalities m whose bit is set in s."""
 
     products: Tensor       # (T, S, B, D): ⊙_m (n_m if s >> m & 1 else e_m), the subsets s asked
     neutral: Tensor | None  # (T, D): ⊙_m n_m, the all-neutral term (None: neutral="none")
-    norm_e: Tensor | None  # (T, K, B, 1) ‖e_m‖        (None for neutral="none": no renormalising)
-    along: Tensor | None   # (T, K, B, 1) c = ⟨ê_m, n_m⟩
-    across: Tensor | None  # (T, K, B, 1) ‖n_m − c ê_m‖²
+    stats: tuple[Tensor, Tensor, Tensor] | None  # `norm_stats` of each context, (T, K, B, 1)
 
 
-def prepare_fast(context: Tensor, neutrals: Tensor | None, eps: float,
-                 subsets: list[int] | None = None) -> FastTerms:
-    """`context` (T, K, B, D): each target's context embeddings; `neutrals` (T, K, D);
-    `subsets`: which per-query products to form (default: all but the all-neutral one)."""
+def norm_stats(emb: Tensor, neutral: Tensor, eps: float) -> tuple[Tensor, Tensor, Tensor]:
+    """Per-row scalars that give ‖u‖ for every β: u = (1 − β) e + β n splits along ê and
+    across it, u = (a + β(c − a)) ê + β (n − c ê) with a = ‖e‖ and c = ⟨ê, n⟩, so
+    ‖u‖² = lerp(a, c, β)² + β² s², s² = ‖n‖² − c²: two orthogonal parts, no cancellation
+    between them. emb (..., B, D), neutral (..., 1, D) -> a, c, s², each (..., B, 1).
+    (a is floored at eps, as normalize divides: it moves ‖u‖² by at most (1 − β)² eps².)"""
+    a = (emb * emb).sum(-1, keepdim=True).clamp_min(eps * eps).sqrt()
+    c = (emb * neutral).sum(-1, keepdim=True) / a
+    s2 = ((neutral * neutral).sum(-1, keepdim=True) - c * c).clamp_min(0.0)
+    return a, c, s2
+
+
+def prepare_fast(context: Tensor, neutrals: Tensor | None, eps: float) -> FastTerms:
+    """`context` (T, K, B, D): each target's context embeddings; `neutrals` (T, K, D)."""
     if neutrals is None:  # only the S = ∅ term survives because n_m = 0
         unit = F.normalize(context, dim=-1, eps=eps)  # (T, K, B, D)
-        return FastTerms(elementwise_product(list(unit.unbind(1)))[:, None], None, None, None,
-                         None)
+        return FastTerms(elementwise_product(list(unit.unbind(1)))[:, None], None, None)
     k = context.shape[1]
     n = neutrals[:, :, None, :]  # (T, K, 1, D)
     products = [elementwise_product([n[:, m] if s >> m & 1 else context[:, m] for m in range(k)])
-                for s in (range(2**k - 1) if subsets is None else subsets)]  # (T, B, D) each
-    unit = F.normalize(context, dim=-1, eps=eps)  # ê (a zero e_m gives c = 0: u_m = β n_m)
-    along = (unit * n).sum(-1, keepdim=True)  # (T, K, B, 1)
-    return FastTerms(
-        products=torch.stack(products, dim=1) if products else context[:, :0],  # (T, S, B, D)
-        neutral=elementwise_product(list(neutrals.unbind(1))),  # (T, D)
-        norm_e=torch.linalg.vector_norm(context, dim=-1, keepdim=True),  # (T, K, B, 1)
-        along=along,
-        across=((n - along * unit) ** 2).sum(-1, keepdim=True),
-    )
+                for s in range(2**k - 1)]  # (T, B, D) each
+    return FastTerms(torch.stack(products, dim=1), elementwise_product(list(neutrals.unbind(1))),
+                     norm_stats(context, n, eps))
 
 
 def fast_scores(terms: FastTerms, candidates: Tensor, beta: Tensor, eps: float) -> Tensor:
@@ -95,7 +93,7 @@ def fast_scores(terms: FastTerms, candidates: Tensor, beta: Tensor, eps: float) 
     cand_t = candidates.transpose(1, 2)  # (T, D, C)
     dots = (terms.products.reshape(t, s * b, d) @ cand_t).view(t, s, b, -1)  # (T, S, B, C)
     neutral = [] if terms.neutral is None else [terms.neutral[:, None, :] @ cand_t]  # (T,1,C)
-    return _combine(terms, [*dots.unbind(1), *neutral], beta, eps)
+    return _combine([*dots.unbind(1), *neutral], beta, terms.stats, eps)
 
 
 def fast_pair_scores(terms: FastTerms, candidates: Tensor, beta: Tensor, eps: float) -> Tensor:
@@ -105,59 +103,64 @@ def fast_pair_scores(terms: FastTerms, candidates: Tensor, beta: Tensor, eps: fl
     dots = torch.einsum("tsbd,tbjd->tsbj", terms.products, candidates)  # (T, S, B, J)
     neutral = [] if terms.neutral is None else [torch.einsum(
         "td,tbjd->tbj", terms.neutral, candidates)]  # (T, B, J)
-    return _combine(terms, [*dots.unbind(1), *neutral], beta, eps)
+    return _combine([*dots.unbind(1), *neutral], beta, terms.stats, eps)
 
 
-def batch_scores(emb: Tensor, context: Tensor, ids: list[list[int]], neutrals: Tensor,
-                 beta: Tensor, eps: float) -> Tensor:
+def batch_scores(emb: Tensor, ids: list[list[int]], neutrals: Tensor, beta: Tensor,
+                 eps: float) -> Tensor:
     """Unscaled gated MIP of every target against the batch's own rows: `emb` (M, B, D) in
-    modality order, `context` (M, K, B, D) = emb of `ids[t]` (target t's context
-    modalities), `neutrals` (M, D) the unit n_m, `beta` (M, K, B, B) -> (M, B, B).
+    modality order, `ids[t]` target t's context modalities, `neutrals` (M, D) the unit n_m,
+    `beta` (M, K, B, B) -> (M, B, B).
 
     The candidates of target t are the rows of e_t, so a term with a single real context
     modality p, ⟨e_t[c], e_p[b] ⊙ Π_{m ∉ {p, t}} n_m⟩, is the transpose of the same term of
-    target p: one (B, B) matmul per pair of modalities serves both targets."""
-    m_count, k = emb.shape[0], context.shape[1]
-    full = (1 << k) - 1  # the all-neutral subset
-    by_target = torch.stack([neutrals[i] for i in ids])  # (M, K, D)
-    multi_real = [s for s in range(full) if (full ^ s).bit_count() >= 2]
-    terms = prepare_fast(context, by_target, eps, subsets=multi_real)
-    cand_t = emb.transpose(1, 2)  # (M, D, B)
-    multi = iter((terms.products.flatten(1, 2) @ cand_t).unflatten(1, (-1, emb.shape[1]))
-                 .unbind(1))  # (M, B, B) per subset with two or more real modalities
+    target p: one (B, B) matmul per pair of modalities serves both targets. Per-row norm
+    statistics are formed once per modality."""
+    m_count, k = emb.shape[0], len(ids[0])
+    rows, ns = emb.unbind(0), neutrals.unbind(0)  # M × (B, D), M × (D,)
+    full, cand_t = (1 << k) - 1, emb.transpose(1, 2)  # the all-neutral subset; (M, D, B)
     pairs = [(p, q) for p in range(m_count) for q in range(p + 1, m_count)]
-    left = torch.stack([elementwise_product([emb[p], *(neutrals[m] for m in range(m_count)
-                                                       if m not in (p, q))])
+    left = torch.stack([elementwise_product([rows[p], *(ns[m] for m in range(m_count)
+                                                        if m not in (p, q))])
                         for p, q in pairs])  # (P, B, D): e_p ⊙ the other neutrals
-    shared = left @ cand_t[[q for _, q in pairs]]  # (P, B, B): one matmul per pair
-    values: list[Tensor] = []
+    shared = (left @ cand_t[[q for _, q in pairs]]).unbind(0)  # P × (B, B), [b, c] e_q[c]
+    multi = [s for s in range(full) if k - s.bit_count() >= 2]  # two or more real e_m
+    dots: Iterator[Tensor] = iter(())
+    if multi:  # one matmul for every target and subset
+        products = torch.stack([torch.stack([elementwise_product(
+            [ns[i] if s >> j & 1 else rows[i] for j, i in enumerate(ids[t])])
+            for s in multi]) for t in range(m_count)])  # (M, S', B, D)
+        dots = iter((products.flatten(1, 2) @ cand_t).unflatten(1, (len(multi), -1))
+                    .unbind(1))  # S' × (M, B, B)
+    values = []
     for s in range(full):
-        real = full ^ s
-        if real.bit_count() >= 2:
-            values.append(next(multi))
-            continue
-        slot = real.bit_length() - 1  # the one real context modality's slot
-        # shared[(p, q)][b, c] = ⟨e_p[b] ⊙ N, e_q[c]⟩: target q's term as is, target p's
-        # transposed
+        real = [j for j in range(k) if not s >> j & 1]  # context slots that keep e_m
+        if len(real) > 1:
+            values.append(next(dots))
+            continue  # one real e_p: target t's term as is when p < t, target p's transposed
         values.append(torch.stack([
             shared[pairs.index((p, t))] if p < t else shared[pairs.index((t, p))].T
-            for t, p in ((t, ids[t][slot]) for t in range(m_count))]))  # (M, B, B)
-    assert terms.neutral is not None
-    values.append(terms.neutral[:, None, :] @ cand_t)  # (M, 1, B): the all-neutral term
-    return _combine(terms, values, beta, eps)
+            for t, p in ((t, ids[t][real[0]]) for t in range(m_count))]))  # (M, B, B)
+    neutral = torch.stack([elementwise_product([ns[i] for i in ids[t]]) for t in range(m_count)])
+    values.append(neutral[:, None, :] @ cand_t)  # (M, 1, B): the all-neutral term
+    index = torch.tensor(ids).flatten()
+    stats = tuple(x.index_select(0, index).view(m_count, k, *x.shape[1:])
+                  for x in norm_stats(emb, neutrals[:, None, :], eps))  # (M, K, B, 1) each
+    return _combine(values, beta, stats, eps)  # type: ignore[arg-type]
 
 
-def _combine(terms: FastTerms, values: list[Tensor], beta: Tensor, eps: float) -> Tensor:
+def _combine(values: list[Tensor], beta: Tensor, stats: tuple[Tensor, Tensor, Tensor] | None,
+             eps: float) -> Tensor:
     """Mix the 2^K term scores `values[s]` (T, B | 1, C) per pair and divide by
-    Π_m ‖u_m‖ -> (T, B, C)."""
-    if terms.neutral is None:  # attenuate only: Π_m (1 − β_m) ⟨c, ⊙ ê_m⟩
+    Π_m ‖u_m‖ (from `norm_stats`) -> (T, B, C)."""
+    if stats is None:  # neutral="none", attenuate only: Π_m (1 − β_m) ⟨c, ⊙ ê_m⟩
         return (1 - beta).prod(dim=1) * values[0]
-    assert terms.norm_e is not None and terms.along is not None and terms.across is not None
     betas = beta.unbind(1)  # K × (T, B, C): one split, not a slice per use
     for m in reversed(range(len(betas))):  # fold the highest bit: keep·v[s] + β·v[s | bit]
         bit = 1 << m
         values = [torch.lerp(values[s], values[s | bit], betas[m]) for s in range(bit)]
-    part = torch.lerp(terms.norm_e, terms.along, beta)  # (T, K, B, C): u_m along ê_m
-    sq = torch.addcmul(part * part, beta * beta, terms.across)  # ‖u_m‖²
+    a, c, s2 = stats
+    along = torch.lerp(a, c, beta)  # (T, K, B, C): u_m's component along ê_m
+    sq = torch.addcmul(along * along, beta * beta, s2)  # ‖u_m‖²
     # clamp before the root: max(‖u_m‖, eps) as normalize(eps), and a finite gradient at 0
     return values[0] * elementwise_product(sq.clamp_min(eps * eps).unbind(1)).rsqrt()
