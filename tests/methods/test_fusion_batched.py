@@ -163,19 +163,28 @@ def test_fuse_views_equals_each_view_fused_alone(layers, build, make_batch):
         torch.testing.assert_close(model.fusion.fuse(tokens, keep), alone, **TOL)
 
 
-def test_nt_xent_terms_equal_each_term_on_its_rows():
+@pytest.mark.parametrize(("dtype", "tau"), [(torch.float64, 0.3), (torch.float64, 0.001),
+                                           (torch.float32, 0.5), (torch.float32, 0.02)],
+                         ids=["f64-exp", "f64-logsumexp", "f32-exp", "f32-logsumexp"])
+def test_nt_xent_terms_equal_each_term_on_its_rows(dtype, tau):
+    """Both log-sum-exp routes (one exp per entry; max-shifted below τ ≈ 2/87 in float32),
+    with a partner view per term and one shared by all, against `nt_xent` on the rows."""
     g = torch.Generator().manual_seed(0)
-    z1, z2 = torch.randn(3, 9, 5, generator=g).double(), torch.randn(3, 9, 5, generator=g)
-    z2 = z2.double()
+    z1, z2 = (torch.randn(3, 9, 5, generator=g, dtype=dtype) for _ in range(2))
     rows = torch.rand(3, 9, generator=g) < 0.6
     rows[0] = True
-    got = nt_xent_terms(z1, z2, 0.3, rows)
-    shared = nt_xent_terms(z1, z2[:1], 0.3, rows)  # one partner view for every term
+    z1 = z1.requires_grad_()
+    got = nt_xent_terms(z1, z2, tau, rows)
+    shared = nt_xent_terms(z1, z2[:1], tau, rows)  # one partner view for every term
+    tol = TOL if dtype == torch.float64 else {"rtol": 1e-4, "atol": 1e-4}
     for t in range(3):
-        want = nt_xent(z1[t][rows[t]], z2[t][rows[t]], 0.3)
-        torch.testing.assert_close(got[t], want, **TOL)
-        torch.testing.assert_close(shared[t], nt_xent(z1[t][rows[t]], z2[0][rows[t]], 0.3),
-                                   **TOL)
+        want = nt_xent(z1[t][rows[t]], z2[t][rows[t]], tau)
+        torch.testing.assert_close(got[t], want, **tol)
+        torch.testing.assert_close(shared[t], nt_xent(z1[t][rows[t]], z2[0][rows[t]], tau),
+                                   **tol)
+        grad, = torch.autograd.grad(got[t], z1, retain_graph=True)
+        want_grad, = torch.autograd.grad(want, z1, retain_graph=True)
+        torch.testing.assert_close(grad, want_grad, **tol)
 
 
 # ---------------------------------------------------------------- CoMM
