@@ -30,7 +30,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from itertools import combinations
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 import torch
 import torch.nn.functional as F
@@ -102,7 +102,11 @@ class UniquePath(nn.Module):
         self.pool = AttentionPooling(unique)
 
     def forward(self, h: Tensor) -> Tensor:
-        return self.pool(self.token_mlp(self.tokenizer(h)))  # (B, U)
+        return self.pooled(self.tokenizer(h))  # (B, U)
+
+    def pooled(self, tokens: Tensor) -> Tensor:
+        """(B, T, F) tokens -> (B, U)."""
+        return self.pool(self.token_mlp(tokens))
 
 
 @register("coral")
@@ -135,11 +139,17 @@ class Coral(FusionMethod):
         self, x: Mapping[str, Tensor], mask: Mapping[str, Tensor],
         generator: torch.Generator | None = None,
     ) -> dict[str, Tensor]:
-        """modality -> u_m (B, U), before the unique heads."""
-        return {
-            m: self.unique[m](self.unique_encoders(m, x[m], mask[m], generator))
-            for m in self.modalities
-        }
+        """modality -> u_m (B, U), before the unique heads. The tokenizer is affine per row,
+        so tokenizing the encoder output or the missing embedding row by row equals tokenizing
+        their per-row choice; the encoder and tokenizer maps are multiplied first
+        (`Tokenizer.encode`)."""
+        out = {}
+        for m in self.modalities:
+            path, embed = cast(UniquePath, self.unique[m]), self.unique_encoders
+            tokens = path.tokenizer.encode(embed.encoders[m], x[m], generator)  # (B, T, F)
+            missing = path.tokenizer(embed.missing[m][None].to(tokens.dtype))  # (1, T, F)
+            out[m] = path.pooled(torch.where(mask[m][:, None, None], tokens, missing))
+        return out
 
     def masked_keep(self, batch: Batch, modality: str, g: torch.Generator) -> dict[str, Tensor]:
         """Per-token keep masks of one view: `modality` loses each token w.p. mask_ratio."""

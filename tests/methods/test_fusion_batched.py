@@ -16,7 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from robustlab.methods.fusion import FusionEncoder, nt_xent, nt_xent_terms
+from robustlab.methods.encoders import Mlp
+from robustlab.methods.fusion import FusionEncoder, linear_after, nt_xent, nt_xent_terms
 
 TOL = {"rtol": 1e-6, "atol": 1e-6}  # float64: the two forms differ only in rounding
 
@@ -45,13 +46,18 @@ def reference_fuse(fusion: FusionEncoder, tokens: dict[str, Tensor],
     return tr.norm(x[:, 0])
 
 
+def reference_tokenize(fusion: FusionEncoder, x: dict[str, Tensor]) -> dict[str, Tensor]:
+    """Encoder, then tokenizer: the two linear maps applied one after the other."""
+    return {m: fusion.tokenizers[m](fusion.encoders[m](v)) for m, v in x.items()}
+
+
 def nt_xent_rows(z1: Tensor, z2: Tensor, tau: float, rows: Tensor) -> Tensor | None:
     return None if int(rows.sum()) < 2 else nt_xent(z1[rows], z2[rows], tau)
 
 
 def reference_comm_loss(model, x1, x2, mask) -> dict[str, Tensor]:
     """CoMM's loss one view at a time (the pre-issue-12 form)."""
-    t1, t2 = model.fusion.tokenize(x1), model.fusion.tokenize(x2)
+    t1, t2 = reference_tokenize(model.fusion, x1), reference_tokenize(model.fusion, x2)
     full1 = model.head(reference_fuse(model.fusion, t1, dict(mask)))
     full2 = model.head(reference_fuse(model.fusion, t2, dict(mask)))
     tau = model.options.temperature
@@ -75,7 +81,7 @@ def reference_coral_loss(model, views, mask) -> dict[str, Tensor]:
     """COrAL's loss one view and one path at a time (the pre-issue-12 form)."""
     outs = []
     for view in views:
-        s = reference_fuse(model.fusion, model.fusion.tokenize(view.inputs), view.keep)
+        s = reference_fuse(model.fusion, reference_tokenize(model.fusion, view.inputs), view.keep)
         out = {"s": model.head(s)}
         for m in model.modalities:
             u = model.unique[m](model.unique_encoders(m, view.inputs[m], mask[m]))
@@ -187,6 +193,25 @@ def test_nt_xent_terms_equal_each_term_on_its_rows(dtype, tau):
         torch.testing.assert_close(grad, want_grad, **tol)
 
 
+def test_linear_after_folds_the_encoders_last_layer():
+    """linear(encoder(x)) with the encoder's last linear layer multiplied into `linear`
+    (taken when the batch has enough rows): same values and gradients as the two maps."""
+    encoder = Mlp(dim=16, depth=3, hidden=12).build(5).double()
+    linear = torch.nn.Linear(16, 16).double()
+    for rows, folded in ((8, False), (64, True)):
+        x = torch.randn(rows, 5, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+        h = encoder.hidden(x)
+        assert (rows * 16 * (12 + 16) > 16 * 16 * 12 + rows * 12 * 16) == folded
+        params = [*encoder.parameters(), *linear.parameters()]
+        got = linear_after(encoder, linear, x)
+        want = linear(encoder.last(h))
+        torch.testing.assert_close(got, want, **TOL)
+        weights = torch.randn(got.shape, dtype=torch.float64)
+        for g, w in zip(torch.autograd.grad((got * weights).sum(), params),
+                        torch.autograd.grad((want * weights).sum(), params), strict=True):
+            torch.testing.assert_close(g, w, **TOL)
+
+
 # ---------------------------------------------------------------- CoMM
 
 
@@ -201,6 +226,26 @@ def test_comm_batched_loss_equals_the_per_view_form(options, missing, build, mak
     batched = model.loss_of_copies(x1, x2, batch.mask)
     reference = reference_comm_loss(model, x1, x2, batch.mask)
     _assert_same(batched, reference, model, [*x1.values(), *x2.values()])
+
+
+@pytest.mark.parametrize("name", ["comm", "coral"])
+def test_batched_loss_equals_the_per_view_form_on_a_batch_that_folds(name, build, make_batch):
+    """40 rows (80 with both copies) exceed the encoder width 16: the encoder's last layer
+    is folded into the tokenizers (`linear_after`), which the per-view reference does not."""
+    model = _double(build(name))
+    batch = make_batch(8, size=40, missing=MISSING["some"])
+    if name == "comm":
+        x1, x2 = _copies(batch, 3)
+        batched = model.loss_of_copies(x1, x2, batch.mask)
+        reference = reference_comm_loss(model, x1, x2, batch.mask)
+        _assert_same(batched, reference, model, [*x1.values(), *x2.values()])
+        return
+    batch = type(batch)(x={m: v.double() for m, v in batch.x.items()}, mask=batch.mask,
+                        index=batch.index)
+    views = model.draw_views(batch, torch.Generator().manual_seed(7))
+    inputs = [v.requires_grad_() for view in views for v in view.inputs.values()]
+    _assert_same(model.loss_of_views(views, batch.mask),
+                 reference_coral_loss(model, views, batch.mask), model, inputs)
 
 
 def test_comm_loss_draws_views_first_then_fuses(build, batch):
