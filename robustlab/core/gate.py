@@ -46,6 +46,7 @@ from robustlab.core._checks import (
 )
 from robustlab.core.gate_scoring import (
     batch_scores,
+    by_target,
     direct_scores,
     fast_pair_scores,
     fast_scores,
@@ -197,7 +198,9 @@ class ModalityGate(nn.Module):
         dt = cand.dtype
         if self.mode == "matrix":
             ids = [self._context_ids(t) for t in targets]
-            logits = self.matrix_logits[torch.tensor(targets)[:, None], torch.tensor(ids)]
+            dev = self.matrix_logits.device
+            logits = self.matrix_logits[torch.tensor(targets, device=dev)[:, None],
+                                        torch.tensor(ids, device=dev)]  # (T, K)
             return logits.to(dt)[..., None, None].expand(-1, -1, batch, cand.shape[-2])
         assert keys is not None
         query = self.query[targets].to(dt)  # (T, key_dim, D)
@@ -312,25 +315,27 @@ class ModalityGate(nn.Module):
         (M, B, J) row indices, only those candidates of each query: (M, B, J). `masks`: M
         (B,) presence masks (used by a hard_missing gate)."""
         emb, mask = self._inputs_all(embeddings, masks)  # (M, B, D), (M, B)
-        ids = torch.tensor([self._context_ids(t) for t in range(self.num_modalities)])  # (M, K)
+        ids = torch.tensor([self._context_ids(t) for t in range(self.num_modalities)],
+                           device=emb.device)  # (M, K)
         with _no_autocast(emb):
-            return self._score_all(emb, ids, None if mask is None else _by_target(mask, ids),
+            return self._score_all(emb, ids, None if mask is None else by_target(mask, ids),
                                    columns) * self._scale()
 
     def _score_all(self, emb: Tensor, ids: Tensor, mask: Tensor | None,
                    columns: Tensor | None) -> Tensor:
         targets = list(range(self.num_modalities))
-        keys = None if self.mode != "attention" else _by_target(self._keys(targets, emb), ids)
+        keys = None if self.mode != "attention" else by_target(self._keys(targets, emb), ids)
         neutrals = self.neutral_directions(emb.dtype)  # (M, D)
         if columns is not None:
-            cand = emb[torch.arange(len(emb))[:, None, None], columns]  # (M, B, J, D)
+            which = torch.arange(len(emb), device=emb.device)[:, None, None]
+            cand = emb[which, columns.to(emb.device)]  # (M, B, J, D)
             beta = self._beta(self._keep(targets, keys, cand, mask, True, emb.shape[1]))
-            terms = prepare_fast(_by_target(emb, ids), None if neutrals is None
+            terms = prepare_fast(by_target(emb, ids), None if neutrals is None
                                  else neutrals[ids], self.eps)
             return fast_pair_scores(terms, cand, beta, self.eps)  # (M, B, J)
         beta = self._beta(self._keep(targets, keys, emb, mask, False, emb.shape[1]))
         if neutrals is None:
-            terms = prepare_fast(_by_target(emb, ids), None, self.eps)
+            terms = prepare_fast(by_target(emb, ids), None, self.eps)
             return fast_scores(terms, emb, beta, self.eps)
         return batch_scores(emb, ids.tolist(), neutrals, beta, self.eps)  # (M, B, B)
 
@@ -387,12 +392,6 @@ class ModalityGate(nn.Module):
         mask = check_masks("masks", masks, self.num_modalities, batch) \
             if self.hard_missing else None
         return torch.stack([e.to(dt) for e in embeddings]), mask
-
-
-def _by_target(x: Tensor, ids: Tensor) -> Tensor:
-    """Per-modality rows (M, ...) -> each target's context rows (M, K, ...) (index_select:
-    its backward is a plain index_add)."""
-    return x.index_select(0, ids.flatten()).view(*ids.shape, *x.shape[1:])
 
 
 def _no_autocast(ref: Tensor) -> AbstractContextManager[object]:

@@ -143,10 +143,15 @@ def batch_scores(emb: Tensor, ids: list[list[int]], neutrals: Tensor, beta: Tens
             for t, p in ((t, ids[t][real[0]]) for t in range(m_count))]))  # (M, B, B)
     neutral = torch.stack([elementwise_product([ns[i] for i in ids[t]]) for t in range(m_count)])
     values.append(neutral[:, None, :] @ cand_t)  # (M, 1, B): the all-neutral term
-    index = torch.tensor(ids).flatten()
-    stats = tuple(x.index_select(0, index).view(m_count, k, *x.shape[1:])
-                  for x in norm_stats(emb, neutrals[:, None, :], eps))  # (M, K, B, 1) each
+    index = torch.tensor(ids, device=emb.device)  # (M, K)
+    stats = tuple(by_target(x, index) for x in norm_stats(emb, neutrals[:, None, :], eps))
     return _combine(values, beta, stats, eps)  # type: ignore[arg-type]
+
+
+def by_target(x: Tensor, ids: Tensor) -> Tensor:
+    """Per-modality rows (M, ...) -> each target's context rows (M, K, ...) for context ids
+    (M, K) (index_select: its backward is a plain index_add)."""
+    return x.index_select(0, ids.flatten()).view(*ids.shape, *x.shape[1:])
 
 
 def _combine(values: list[Tensor], beta: Tensor, stats: tuple[Tensor, Tensor, Tensor] | None,
