@@ -112,7 +112,7 @@ MUTANTS = (
     Mutant("gate_unclamped_norm", "gate_scoring.py",
            "elementwise_product(sq.clamp_min(eps * eps).unbind(1))",
            "elementwise_product(sq.unbind(1))",
-           (FORMS + "zero_norm_inputs_give_finite_scores_and_gradients",)),
+           (FORMS + "a_gated_embedding_that_vanishes_keeps_scores_and_gradients_finite",)),
     Mutant("gate_autocast_kept", "gate.py",
            "return torch.autocast(device_type=ref.device.type, enabled=False)",
            "return torch.autocast(device_type=ref.device.type, dtype=torch.bfloat16,"
