@@ -7,6 +7,15 @@ input dims). A step is `robustlab.train.train_step`, exactly what `train` runs p
 so that load on the shared machine hits all of them alike; a method's figure is its median
 round. Ratios are against CLIP's median in the same run. One torch thread (`THREADS`).
 
+Matmul FLOPs per step (`torch.utils.flop_counter`, the loss's forward and backward) give
+each method's FLOP bound, CLIP's FLOPs over its own: the ratio it would reach at CLIP's
+matmul efficiency with no other work.
+
+Peak memory per step: after the timed rounds, one more step per method runs under the torch
+profiler with memory recording; the peak of the bytes allocated minus freed since the step
+began (activations, gradients, temporaries; not the parameters, optimizer state and batch
+that exist before it) is reported in MiB. Profiling slows that step, so it is not timed.
+
     .venv/bin/python -m bench throughput
 """
 
@@ -18,10 +27,12 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from torch.profiler import ProfilerActivity, profile
+from torch.utils.flop_counter import FlopCounterMode
 
 from robustlab.data import DATASETS, Batch, TrimodalDataset
 from robustlab.methods import ENCODERS, METHODS, Method
-from robustlab.train import TrainConfig, train_step, warmup_cosine
+from robustlab.train import TrainConfig, make_optimizer, train_step, warmup_cosine
 
 BATCH = 256
 WARMUP_STEPS = 2
@@ -42,17 +53,40 @@ def _setup(name: str, data: TrimodalDataset) -> _Run:
     cls = METHODS.get(name)
     method = cls.build(cls.Options(), data.dims, ENCODERS.get("mlp")(), seed=0)
     config = TrainConfig(batch_size=BATCH, device="cpu")
-    optimizer = torch.optim.AdamW(method.param_groups(config.lr, config.weight_decay))
+    optimizer = make_optimizer(method, config)
     scheduler = warmup_cosine(optimizer, config.warmup_fraction, 10_000)
     return _Run(method, optimizer, scheduler, config)
 
 
-def _time_steps(run: _Run, batch: Batch, steps: int, seed: int) -> float:
+def _time_steps(run: _Run, batch: Batch, steps: int, seed: int) -> tuple[float, float]:
+    """Wall and CPU seconds (this thread's: with one torch thread, all of the step's work)
+    of `steps` training steps."""
     generator = torch.Generator().manual_seed(seed)
-    start = time.perf_counter()
+    wall, cpu = time.perf_counter(), time.thread_time()
     for _ in range(steps):
         train_step(run.method, batch, generator, run.optimizer, run.scheduler, run.config)
-    return time.perf_counter() - start
+    return time.perf_counter() - wall, time.thread_time() - cpu
+
+
+def _peak_step_mib(run: _Run, batch: Batch) -> float:
+    """Peak memory allocated during one step, from the profiler's allocation events."""
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        _time_steps(run, batch, 1, seed=0)
+    # the raw events hold every allocation (+bytes) and free (-bytes) with its time
+    events = [e for e in prof.profiler.kineto_results.events() if e.name() == "[memory]"]
+    live = peak = 0
+    for event in sorted(events, key=lambda e: e.start_ns()):
+        live += event.nbytes()
+        peak = max(peak, live)
+    return peak / 2**20
+
+
+def _gflop_per_step(run: _Run, batch: Batch) -> float:
+    counter = FlopCounterMode(display=False)
+    with counter:
+        run.method.loss(batch, torch.Generator().manual_seed(0))["loss"].backward()
+    run.method.zero_grad(set_to_none=True)
+    return counter.get_total_flops() / 1e9
 
 
 def main() -> dict[str, object]:
@@ -71,18 +105,36 @@ def _measure() -> dict[str, object]:
     states = {name: _setup(name, data) for name in names}
     for name in names:
         _time_steps(states[name], batch, WARMUP_STEPS, seed=0)
-    rounds: dict[str, list[float]] = {name: [] for name in names}
+    wall: dict[str, list[float]] = {name: [] for name in names}
+    cpu: dict[str, list[float]] = {name: [] for name in names}
     for r in range(ROUNDS):
         for name in names:
             seconds = _time_steps(states[name], batch, STEPS_PER_ROUND, seed=r + 1)
-            rounds[name].append(STEPS_PER_ROUND * BATCH / seconds)
-    rate = {name: statistics.median(v) for name, v in rounds.items()}
-    params = {name: states[name].method.num_parameters() for name in names}
+            wall[name].append(STEPS_PER_ROUND * BATCH / seconds[0])
+            cpu[name].append(STEPS_PER_ROUND * BATCH / seconds[1])
+    figures: dict[str, dict[str, float]] = {
+        "examples_per_s": {n: statistics.median(v) for n, v in wall.items()},
+        "examples_per_cpu_s": {n: statistics.median(v) for n, v in cpu.items()},
+        "parameters": {n: float(states[n].method.num_parameters()) for n in names},
+        "peak_step_mib": {n: _peak_step_mib(states[n], batch) for n in names},
+        "gflop_per_step": {n: _gflop_per_step(states[n], batch) for n in names},
+    }
+    _print(figures, names)
+    rate = figures["examples_per_s"]
+    return {**figures, "ratio_to_clip": {n: rate[n] / rate["clip"] for n in names},
+            "threads": torch.get_num_threads(), "batch": BATCH}
+
+
+def _print(figures: dict[str, dict[str, float]], names: list[str]) -> None:
+    rate, cpu, gflop = (figures[k] for k in ("examples_per_s", "examples_per_cpu_s",
+                                             "gflop_per_step"))
     print(f"training throughput on CPU ({torch.get_num_threads()} threads), batch {BATCH}, "
-          f"mlp 256x3; median of {ROUNDS} rounds x {STEPS_PER_ROUND} steps")
-    print(f"{'method':>14} | {'params':>9} | {'examples/s':>10} | {'vs clip':>7}")
+          f"mlp 256x3; median of {ROUNDS} rounds x {STEPS_PER_ROUND} steps (vs clip: wall "
+          f"time; cpu: this thread's CPU time, robust to other load)")
+    print(f"{'method':>14} | {'params':>9} | {'examples/s':>10} | {'vs clip':>7} | "
+          f"{'cpu':>5} | {'peak MiB/step':>13} | {'GFLOP/step':>10} | {'FLOP bound':>10}")
     for name in names:
-        print(f"{name:>14} | {params[name]:>9,} | {rate[name]:>10.0f} | "
-              f"{rate[name] / rate['clip']:>6.2f}x")
-    return {"examples_per_s": rate, "ratio_to_clip": {n: rate[n] / rate["clip"] for n in names},
-            "parameters": params, "threads": torch.get_num_threads(), "batch": BATCH}
+        print(f"{name:>14} | {figures['parameters'][name]:>9,.0f} | {rate[name]:>10.0f} | "
+              f"{rate[name] / rate['clip']:>6.2f}x | {cpu[name] / cpu['clip']:>4.2f}x | "
+              f"{figures['peak_step_mib'][name]:>13.1f} | {gflop[name]:>10.2f} | "
+              f"{gflop['clip'] / gflop[name]:>9.2f}x")

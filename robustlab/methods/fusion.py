@@ -15,8 +15,8 @@ kept gets the CLS-only output: for these methods that plays the role of the lear
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -24,13 +24,19 @@ from torch import Tensor, nn
 
 from robustlab.data.batch import Batch
 from robustlab.methods.base import EncoderOptions, Method, Query
+from robustlab.methods.encoders import MLPEncoder
 
 
 class Block(nn.Module):
-    """Pre-LN self-attention block (multi-head attention + GELU MLP, both residual).
+    """Pre-LN self-attention block (multi-head attention + GELU MLP, both residual) that runs
+    several *views* of the same tokens at once.
 
-    Attention is written on `scaled_dot_product_attention` rather than nn.MultiheadAttention,
-    whose key-padding check imports sympy on first use (seconds of start-up per process)."""
+    A view is a key-padding mask: which tokens its queries may attend to. Before the first
+    attention nothing depends on the view, so the first block normalises the tokens once for
+    all views and only the attention step is per view (the views act as extra query groups
+    over the same keys). In the last block only the CLS output is read, so only the CLS
+    position is queried and sent through the MLP. Both are exact rewrites of running the
+    block once per view on every position."""
 
     def __init__(self, width: int, heads: int) -> None:
         super().__init__()
@@ -43,22 +49,64 @@ class Block(nn.Module):
             nn.Linear(width, 4 * width), nn.GELU(), nn.Linear(4 * width, width)
         )
 
-    def attention(self, x: Tensor, attend: Tensor) -> Tensor:
-        """x (B, L, F); attend (B, L) bool, True = a key every query may look at."""
-        b, length, width = x.shape
-        qkv = self.qkv(x).view(b, length, 3, self.heads, width // self.heads)
-        q, k, v = qkv.permute(2, 0, 3, 1, 4)  # each (B, H, L, F/H)
-        mask = attend[:, None, None, :]  # (B, 1, 1, L), broadcast over heads and queries
-        h = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)  # (B, H, L, F/H)
-        return self.out(h.transpose(1, 2).reshape(b, length, width))  # (B, L, F)
+    def forward(self, x: Tensor, attend: Tensor, queries: int, cls: Tensor | None = None
+                ) -> Tensor:
+        """x (*lead, S, F); attend (*lead, G, S) bool, True = a key the queries of group g may
+        look at; outputs for the first `queries` positions -> (*lead, G, queries, F).
+        `cls` (1, F): position 0 of every row is this same token and only its output is
+        wanted (the one-block case), which `cls_attention` turns into matmuls."""
+        h = self.ln_1(x)
+        if cls is None:
+            y = x[..., None, :queries, :] + self.attention(h, attend, queries)
+        else:
+            y = cls + self.cls_attention(h, attend, self.ln_1(cls))  # (N, G, 1, F)
+        return y + self.mlp(self.ln_2(y))
 
-    def forward(self, x: Tensor, attend: Tensor) -> Tensor:
-        x = x + self.attention(self.ln_1(x), attend)
-        return x + self.mlp(self.ln_2(x))
+    def attention(self, h: Tensor, attend: Tensor, queries: int) -> Tensor:
+        """Multi-head attention of the first `queries` positions over the keys each group
+        attends to: h (*lead, S, F) -> (*lead, G, queries, F)."""
+        width = h.shape[-1]
+        w_q, w_kv = self.qkv.weight.split([width, 2 * width])
+        b_q, b_kv = self.qkv.bias.split([width, 2 * width])
+        heads, groups = self.heads, attend.shape[-2]
+        q = F.linear(h[..., :queries, :], w_q, b_q).unflatten(-1, (heads, -1))  # (.., Sq, H, dh)
+        kv = F.linear(h, w_kv, b_kv).unflatten(-1, (2, heads, -1))  # (*lead, S, 2, H, dh)
+        k, v = kv.movedim(-3, 0).transpose(-3, -2)  # each (*lead, H, S, dh)
+        scores = q.transpose(-3, -2) @ k.transpose(-1, -2) / math.sqrt(k.shape[-1])
+        mask = attend[..., None, :, None, :]  # (*lead, 1, G, 1, S)
+        scores = torch.where(mask, scores[..., None, :, :], -torch.inf)  # (*lead, H, G, Sq, S)
+        weights = torch.softmax(scores, dim=-1).flatten(-3, -2)  # (*lead, H, G·Sq, S)
+        out = (weights @ v).unflatten(-2, (groups, queries))  # (*lead, H, G, Sq, dh)
+        return self.out(out.movedim(-4, -2).flatten(-2))  # (*lead, G, Sq, F)
+
+    def cls_attention(self, h: Tensor, attend: Tensor, h_cls: Tensor) -> Tensor:
+        """The CLS query's attention when that query is one vector for every row: h (N, S, F)
+        normalised states, attend (N, G, S), h_cls (1, F) -> (N, G, 1, F).
+
+        Per head, ⟨q, W_k h_s + b_k⟩ = ⟨W_kᵀ q, h_s⟩ + const, and a softmax ignores the
+        const: the scores are one (N·S, F) @ (F, H) matmul, with no keys formed. The
+        weights sum to 1, so Σ_s w_s (W_v h_s + b_v) = W_v (Σ_s w_s h_s) + b_v: values are
+        formed for the G weighted averages only, not for every token."""
+        n, length, width = h.shape
+        heads, groups = self.heads, attend.shape[1]
+        w_q, w_k, w_v = self.qkv.weight.view(3, heads, width // heads, width)  # (H, dh, F)
+        b_q, _, b_v = self.qkv.bias.view(3, heads, width // heads)  # (H, dh)
+        q = torch.einsum("hdf,f->hd", w_q, h_cls[0]) + b_q  # (H, dh)
+        probe = torch.einsum("hd,hdf->fh", q, w_k) / math.sqrt(width // heads)  # (F, H)
+        scores = (h.reshape(n * length, width) @ probe).view(n, length, heads)  # (N, S, H)
+        scores = scores.permute(1, 0, 2)[:, :, None, :]  # (S, N, 1, H): softmax over dim 0
+        mask = attend.permute(2, 0, 1)[..., None]  # (S, N, G, 1)
+        weights = torch.softmax(torch.where(mask, scores, -torch.inf), dim=0)  # (S, N, G, H)
+        weights = weights.permute(1, 2, 3, 0).reshape(n, groups * heads, length)
+        mean = torch.bmm(weights, h).view(n * groups, heads, width)  # (N·G, H, F)
+        values = torch.bmm(mean.transpose(0, 1), w_v.transpose(1, 2))  # (H, N·G, dh)
+        values = values.transpose(0, 1) + b_v  # (N·G, H, dh)
+        return self.out(values.reshape(n, groups, 1, width))  # (N, G, 1, F)
 
 
 class FusionTransformer(nn.Module):
-    """CLS token + `layers` pre-LN blocks + final LayerNorm; returns the CLS output."""
+    """CLS token + `layers` pre-LN blocks + final LayerNorm; returns the CLS output of every
+    view of the tokens (the CLS token always attends, so no view is empty)."""
 
     def __init__(self, width: int, heads: int, layers: int) -> None:
         super().__init__()
@@ -67,14 +115,23 @@ class FusionTransformer(nn.Module):
         self.norm = nn.LayerNorm(width)
 
     def forward(self, tokens: Tensor, keep: Tensor) -> Tensor:
-        """tokens (B, L, F), keep (B, L) bool -> (B, F)."""
-        b = tokens.shape[0]
-        x = torch.cat([self.cls.expand(b, -1, -1), tokens], dim=1)  # (B, 1 + L, F)
-        attend = torch.cat([keep.new_ones(b, 1), keep], dim=1)  # (B, 1 + L); CLS always kept
-        for block in self.blocks:
-            x = block(x, attend)
-        out: Tensor = self.norm(x[:, 0])  # (B, F)
-        return out
+        """tokens (N, L, F); keep (N, L) bool -> (N, F), or keep (N, V, L) for V views of
+        the same tokens -> (N, V, F)."""
+        single = keep.ndim == 2
+        attend = keep[:, None] if single else keep  # (N, V, L)
+        n, views = attend.shape[:2]
+        x = torch.cat([self.cls.expand(n, -1, -1), tokens], dim=1)  # (N, S = 1 + L, F)
+        attend = torch.cat([attend.new_ones(n, views, 1), attend], dim=2)  # (N, V, S)
+        if len(self.blocks) == 1:  # the CLS query is the same for every row
+            x = self.blocks[0](x, attend, 1, cls=self.cls[0])  # (N, V, 1, F)
+        for i, block in enumerate(self.blocks if len(self.blocks) > 1 else []):
+            queries = 1 if i == len(self.blocks) - 1 else x.shape[-2]  # last: CLS only
+            if i == 0:
+                x = block(x, attend, queries)  # (N, V, Sq, F): one token pass for all views
+            else:
+                x = block(x, attend[:, :, None], queries)[:, :, 0]  # per view: (N, V, Sq, F)
+        out: Tensor = self.norm(x[..., 0, :])  # (N, V, F)
+        return out[:, 0] if single else out
 
 
 class Tokenizer(nn.Module):
@@ -88,7 +145,34 @@ class Tokenizer(nn.Module):
         self.shape = (num_tokens, width)
 
     def forward(self, h: Tensor) -> Tensor:
-        return self.linear(h).view(h.shape[0], *self.shape) + self.position  # (B, T, F)
+        return self.tokens(self.linear(h))  # (B, T, F)
+
+    def tokens(self, projected: Tensor) -> Tensor:
+        """The output of `linear` (B, T·F) -> (B, T, F) tokens."""
+        return projected.view(projected.shape[0], *self.shape) + self.position
+
+    def encode(self, encoder: nn.Module, x: Tensor,
+               generator: torch.Generator | None = None) -> Tensor:
+        """self(encoder(x)) -> (B, T, F), with the two linear maps multiplied first where
+        that is cheaper (`linear_after`)."""
+        return self.tokens(linear_after(encoder, self.linear, x, generator))
+
+
+def linear_after(encoder: nn.Module, linear: nn.Linear, x: Tensor,
+                 generator: torch.Generator | None = None) -> Tensor:
+    """linear(encoder(x)). An `MLPEncoder` ends in a linear layer L, and linear ∘ L is one
+    linear map: when the batch is large enough (rows · (hidden + out) · D > out · D · hidden
+    + rows · hidden · out, e.g. more than 256 rows at width 256), forming its weight first
+    costs fewer FLOPs than the two products. The same function either way."""
+    if not isinstance(encoder, MLPEncoder):
+        return linear(encoder(x, generator=generator))
+    h, last = encoder.hidden(x, generator), encoder.last  # (B, hidden)
+    rows, hidden, (out, dim) = h.shape[0], h.shape[1], linear.weight.shape
+    if rows * dim * (hidden + out) <= out * dim * hidden + rows * hidden * out:
+        return linear(last(h))
+    weight = linear.weight @ last.weight  # (out, hidden)
+    bias = linear.weight @ last.bias + linear.bias  # (out,)
+    return F.linear(h, weight, bias)  # (B, out)
 
 
 class FusionEncoder(nn.Module):
@@ -110,18 +194,33 @@ class FusionEncoder(nn.Module):
         self, x: Mapping[str, Tensor], generator: torch.Generator | None = None
     ) -> dict[str, Tensor]:
         """modality -> (B, T, F) tokens, for the modalities in `x`."""
-        return {
-            m: self.tokenizers[m](self.encoders[m](v, generator=generator)) for m, v in x.items()
-        }  # m -> (B, T, F)
+        return {m: cast(Tokenizer, self.tokenizers[m]).encode(self.encoders[m], v, generator)
+                for m, v in x.items()}  # m -> (B, T, F)
 
     def fuse(self, tokens: Mapping[str, Tensor], keep: Mapping[str, Tensor]) -> Tensor:
         """Z (B, F) over the modalities in `keep`; keep[m] is (B,) (whole modality) or (B, T)
         (per token) bool, True = attended."""
         names = list(keep)
         parts = [tokens[m] for m in names]
-        masks = [keep[m] if keep[m].ndim == 2 else keep[m][:, None].expand(-1, self.num_tokens)
-                 for m in names]
+        masks = [self.token_mask(keep[m]) for m in names]
         return self.transformer(torch.cat(parts, dim=1), torch.cat(masks, dim=1))  # (B, F)
+
+    def fuse_views(
+        self, tokens: Mapping[str, Tensor], views: Sequence[Mapping[str, Tensor]]
+    ) -> Tensor:
+        """Z of every view of the same tokens in one pass -> (B, V, F). views[v] maps the
+        modalities view v keeps to their (B,) or (B, T) keep masks, as `fuse` takes them; a
+        modality a view leaves out is removed from it (its tokens are not attended)."""
+        names = list(tokens)
+        x = torch.cat([tokens[m] for m in names], dim=1)  # (B, M·T, F)
+        none = torch.zeros(x.shape[0], dtype=torch.bool, device=x.device)
+        masks = [torch.cat([self.token_mask(view.get(m, none)) for m in names], dim=1)
+                 for view in views]  # V × (B, M·T)
+        return self.transformer(x, torch.stack(masks, dim=1))  # (B, V, F)
+
+    def token_mask(self, keep: Tensor) -> Tensor:
+        """(B,) per-modality or (B, T) per-token keep mask -> (B, T)."""
+        return keep if keep.ndim == 2 else keep[:, None].expand(-1, self.num_tokens)
 
 
 def projection_head(width: int, out_dim: int) -> nn.Module:
@@ -137,9 +236,11 @@ def augment(
     `noise_std` × (the feature's std over the batch's `present` rows — missing rows hold no
     data and must not set the scale), then each entry zeroed with prob `mask_prob`."""
     dev = generator.device
-    rows = x.detach()[present]  # (P, d)
-    spread = rows.std(dim=0, unbiased=False, keepdim=True) if len(rows) else x.new_zeros(1, 1)
-    scale = spread * noise_std  # (1, d)
+    weight = present.to(x.dtype)[:, None] / present.sum().clamp_min(1)  # (B, 1): mean weights
+    data = x.detach()
+    mean = (data * weight).sum(dim=0, keepdim=True)  # (1, d) over the present rows only
+    spread = (((data - mean) ** 2) * weight).sum(dim=0, keepdim=True).sqrt()  # (1, d)
+    scale = spread * noise_std  # (1, d); 0 when no row is present
     noise = torch.randn(x.shape, generator=generator, device=dev).to(x.device, x.dtype)
     keep = torch.rand(x.shape, generator=generator, device=dev) >= mask_prob
     return (x + scale * noise) * keep.to(x.device, x.dtype)
@@ -156,18 +257,55 @@ def nt_xent(z1: Tensor, z2: Tensor, temperature: float) -> Tensor:
     return F.cross_entropy(sim, positive)
 
 
-def nt_xent_rows(z1: Tensor, z2: Tensor, temperature: float, rows: Tensor) -> Tensor | None:
-    """NT-Xent on the rows where `rows` (N,) is True; None when fewer than 2 such rows (a
-    contrast needs a negative)."""
-    if int(rows.sum()) < 2:
-        return None
-    return nt_xent(z1[rows], z2[rows], temperature)
+def nt_xent_terms(z1: Tensor, z2: Tensor, temperature: float, rows: Tensor) -> Tensor:
+    """T NT-Xent terms in one batched pass: term t is `nt_xent(z1[t][rows[t]],
+    z2[t][rows[t]])`. z1 (T, N, K); z2 (T, N, K), or (1, N, K) for one partner view shared
+    by every term (its self-similarities are then formed once); rows (T, N) bool -> (T,).
+    A term with fewer than 2 rows (no negative to contrast with) is 0; the caller drops it.
+
+    The (2N, 2N) similarity matrix of a term is formed as its blocks: [z1·z1 | z1·z2] for
+    the anchors of z1 (row log-sum-exp), the z1·z2 block read by columns plus z2·z2 for
+    the anchors of z2. An entry pairing a row inside the term with one outside is hidden,
+    so every anchor inside sees only the term's rows, and one outside (weight 0) still sees
+    its own positive (no empty softmax, no NaN in any gradient)."""
+    t, n = rows.shape
+    a = F.normalize(z1, dim=-1, eps=1e-8)  # (T, N, K)
+    b = F.normalize(z2, dim=-1, eps=1e-8)  # (T or 1, N, K)
+    # similarities of unit vectors lie in [-1/τ, 1/τ]: shifted by the bound -1/τ inside
+    # the matmul, every exp(s − 1/τ) is <= 1 (see `_log_sum_exps`)
+    bound = 1.0 / temperature
+    shift = a.new_full((1, 1, 1), -bound)
+    keys = torch.cat([a, b.expand(t, -1, -1)], dim=1).transpose(1, 2)  # (T, K, 2N)
+    x = torch.baddbmm(shift, a, keys, alpha=bound)  # (T, N, 2N) = [a·a | a·b]/τ − 1/τ
+    y = torch.baddbmm(shift, b, b.transpose(1, 2), alpha=bound)  # (T or 1, N, N) b·b
+    x[:, :, :n].diagonal(dim1=1, dim2=2).fill_(-torch.inf)  # in place: bmm's backward
+    y.diagonal(dim1=1, dim2=2).fill_(-torch.inf)  # needs only its inputs
+    if not bool(rows.all()):
+        hide = rows[:, :, None] ^ rows[:, None, :]  # (T, N, N): one row in, one out
+        x.masked_fill_(hide.repeat(1, 1, 2), -torch.inf)
+        y = y.masked_fill(hide, -torch.inf)  # now (T, N, N)
+    positive = ((a * b).sum(dim=-1) - 1.0) * bound  # (T, N), shifted as x
+    lse_a, lse_b = _log_sum_exps(x, y, bound)  # (T, N) each, shifted
+    weight = rows.to(positive.dtype)
+    ell = (lse_a + lse_b - 2 * positive) * weight  # (T, N): both anchors of each pair
+    return ell.sum(dim=1) / (2 * weight.sum(dim=1)).clamp_min(1.0)  # (T,)
 
 
-def mean_terms(terms: list[Tensor | None], like: Tensor) -> Tensor:
-    """Mean of the defined terms; a zero that still depends on `like` when none is defined."""
-    kept = [t for t in terms if t is not None]
-    return torch.stack(kept).mean() if kept else like.sum() * 0.0
+def _log_sum_exps(x: Tensor, y: Tensor, bound: float) -> tuple[Tensor, Tensor]:
+    """Log-sum-exps of the anchors of z1 (rows of x) and of z2 (columns of x's second block
+    with the rows of y), -> (T, N) each; x and y are similarities minus `bound` = 1/τ.
+
+    Every shifted entry lies in [-2/τ, 0], so exp needs no per-row maximum: one exp per
+    entry serves both the row and the column sums. That holds while exp(−2/τ) is a normal
+    number of the dtype (τ ≳ 0.026 in float32); below, the max-shifted logsumexp."""
+    x, y = (t.float() if t.dtype in (torch.float16, torch.bfloat16) else t for t in (x, y))
+    n = y.shape[-1]
+    if 2 * bound > -math.log(torch.finfo(x.dtype).tiny) - 10:
+        return torch.logsumexp(x, dim=2), torch.logaddexp(
+            torch.logsumexp(x[:, :, n:], dim=1), torch.logsumexp(y, dim=2))
+    ex, ey = x.exp(), y.exp()  # hidden entries (-inf) give 0
+    # column sums of all of x, then the second block's: no slice of ex to scatter back into
+    return ex.sum(dim=2).log(), (ex.sum(dim=1)[:, n:] + ey.sum(dim=2)).log()
 
 
 class FusionMethod(Method):
@@ -178,6 +316,7 @@ class FusionMethod(Method):
 
     fusion: FusionEncoder
     head: nn.Module
+    options: Any
 
     def build_shared_path(self, options: Any, dims: Mapping[str, int],
                           encoder: EncoderOptions) -> None:
@@ -186,6 +325,12 @@ class FusionMethod(Method):
         self.fusion = FusionEncoder(dims, encoder, options.fusion_dim, options.fusion_heads,
                                     options.fusion_layers, options.num_tokens)
         self.head = projection_head(options.fusion_dim, options.proj_dim)
+
+    def augmented_inputs(self, batch: Batch, g: torch.Generator) -> dict[str, Tensor]:
+        """One augmented copy of the batch's inputs (m -> (B, d_m)), drawn from `g`."""
+        o = self.options
+        return {m: augment(v, batch.mask[m], o.noise_std, o.mask_prob, g)
+                for m, v in batch.x.items()}
 
     def project(self, z: Tensor) -> Tensor:
         return F.normalize(self.head(z), dim=-1, eps=1e-8)  # (B, K)

@@ -8,6 +8,8 @@ from core_strategies import RTOL, GateCase, assert_close, gate_cases, randn, see
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from robustlab.core import ModalityGate
+
 
 def _bound(case: GateCase) -> torch.Tensor:
     m, d = case.gate.num_modalities, case.gate.dim
@@ -121,3 +123,23 @@ def test_gate_runs_in_float32_under_bf16_autocast(case, bf16_inputs):
     # bf16 has 8 mantissa bits: running the gate in it would miss this float32 tolerance
     assert_close(scores, reference, bound, torch.float32, factor=20)
     assert RTOL[torch.float32] * 20 < 2.0**-8
+
+
+def test_a_gated_embedding_that_vanishes_keeps_scores_and_gradients_finite():
+    """u_m = e_m + β (n_m − e_m) is exactly 0 when e_m = −n_m and β = ½; both forms must
+    then treat ‖u_m‖ as eps (normalize's floor), not divide by zero."""
+    for dtype in (torch.float32, torch.float64):
+        gate = ModalityGate(3, 4, mode="matrix", use_null=False, neutral="ones",
+                            strength_init=0.0).to(dtype)  # α = ½, n_m = (½, ½, ½, ½)
+        with torch.no_grad():
+            gate.matrix_logits.fill_(-1e4)  # w = 0, so β = α = ½ exactly
+        vanishing = torch.full((3, 4), -0.5, dtype=dtype)  # e_1 = −n_1 on every row
+        other = randn(1, (3, 4), dtype)
+        for fast in (True, False):
+            leaves = [vanishing.clone().requires_grad_(), other.clone().requires_grad_()]
+            cand = randn(2, (5, 4), dtype).requires_grad_()
+            scores = gate.score(0, leaves, cand, fast=fast)
+            scores.sum().backward()
+            assert torch.isfinite(scores).all() and (scores == 0).all()  # g_1 = 0
+            grads = [t.grad for t in (*leaves, cand)] + [p.grad for p in gate.parameters()]
+            assert all(torch.isfinite(g).all() for g in grads if g is not None)

@@ -7,11 +7,11 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
-from core_strategies import RTOL, gates, randn, seeds
+from core_strategies import RTOL, assert_close, gates, randn, seeds
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from robustlab.core import ModalityGate, gated_symile_loss
+from robustlab.core import ModalityGate, gated_symile_loss, gated_symile_target_losses
 
 
 @st.composite
@@ -99,3 +99,104 @@ def test_gated_loss_rejects_bad_input():
         gated_symile_loss(gate, embs, 1.0, num_negatives=0, generator=torch.Generator())
     with pytest.raises(ValueError, match="the gate has 3 modalities"):
         gated_symile_loss(gate, embs[:2], 1.0)
+
+
+# ------------------------------------------------ the batched fast form vs the direct form
+
+
+def _direct_target_losses(gate, embs, scale, masks=None, columns=None):
+    """Per target, one pair at a time through `score_tuples` (the direct form, which
+    materialises every gated embedding): the reference of the batched fast loss."""
+    b = embs[0].shape[0]
+    out = []
+    for t in range(len(embs)):
+        context = [e for m, e in enumerate(embs) if m != t]
+        ctx_mask = None if masks is None else [k for m, k in enumerate(masks) if m != t]
+        idx = torch.arange(b).expand(b, b) if columns is None else columns[t]
+        logits = scale * gate.score_tuples(t, context, embs[t][idx], context_mask=ctx_mask)
+        labels = torch.arange(b) if columns is None else torch.zeros(b, dtype=torch.long)
+        out.append(F.cross_entropy(logits, labels))
+    return out
+
+
+def _grads(gate, embs, losses):
+    gate.zero_grad(set_to_none=True)
+    for e in embs:
+        e.grad = None
+    torch.stack(losses).mean().backward()
+    grads = {f"embeddings[{i}]": e.grad for i, e in enumerate(embs)}
+    return grads | {n: p.grad for n, p in gate.named_parameters() if p.grad is not None}
+
+
+def _masks(data, m, b):
+    return [torch.tensor(data.draw(st.lists(st.booleans(), min_size=b, max_size=b)))
+            for _ in range(m)]
+
+
+@settings(max_examples=40)
+@given(loss_cases(hard_missing=st.booleans()), st.floats(0.1, 20.0), st.booleans(), st.data())
+def test_batched_loss_equals_the_direct_form_values_and_gradients(case, scale, sampled, data):
+    """The loss scores all targets at once with the fast form; the same loss, target by
+    target and pair by pair through the direct form, gives the same value and gradients
+    (whole batch, and sampled negatives with the same drawn columns)."""
+    gate, embs = case
+    gate = gate.double()
+    embs = [e.double().requires_grad_() for e in embs]
+    m, b = len(embs), embs[0].shape[0]
+    assume(not sampled or b >= 2)
+    masks = _masks(data, m, b) if gate.hard_missing else None
+    k = data.draw(st.integers(1, 4))
+    columns = None
+    if sampled:
+        seed = data.draw(seeds)
+        draws = torch.Generator().manual_seed(seed)  # one stream, one draw per target
+        columns = torch.stack([_sampled_columns(b, k, draws) for _ in range(m)])
+    got = gated_symile_target_losses(
+        gate, embs, scale, masks=masks, num_negatives=k if sampled else None,
+        generator=torch.Generator().manual_seed(seed) if sampled else None)
+    want = _direct_target_losses(gate, embs, scale, masks, columns)
+    for g, w in zip(got, want, strict=True):
+        torch.testing.assert_close(g, w, rtol=1e-9, atol=1e-9)
+    got_grads, want_grads = _grads(gate, embs, got), _grads(gate, embs, want)
+    assert got_grads.keys() == want_grads.keys()
+    for name, w in want_grads.items():
+        torch.testing.assert_close(got_grads[name], w, rtol=1e-8, atol=1e-8, msg=name)
+
+
+def _sampled_columns(b, k, generator):
+    """The loss's draw of (B, K+1) candidate rows, written out (positive first)."""
+    neg = torch.randint(0, b - 1, (b, k), generator=generator)
+    neg = neg + (neg >= torch.arange(b)[:, None]).long()
+    return torch.cat([torch.arange(b)[:, None], neg], dim=1)
+
+
+@given(loss_cases(hard_missing=st.booleans()), st.data())
+def test_score_all_equals_each_target_scored_alone(case, data):
+    gate, embs = case
+    m, b = len(embs), embs[0].shape[0]
+    masks = _masks(data, m, b) if gate.hard_missing else None
+    together = gate.score_all(embs, masks=masks)  # (M, B, B)
+    for t in range(m):
+        context = [e for i, e in enumerate(embs) if i != t]
+        ctx_mask = None if masks is None else [k for i, k in enumerate(masks) if i != t]
+        alone = gate.score(t, context, embs[t], context_mask=ctx_mask, chunk_size=2)
+        bound = embs[t].norm(dim=1)[None, :].double() * gate.dim ** ((m - 1) / 2) + 1e-30
+        assert_close(together[t], alone, bound, embs[0].dtype, factor=20)
+
+
+def test_no_per_target_loop_and_no_bcd_tensor_in_the_whole_batch_loss():
+    """What the loss runs: per step a fixed number of ops whatever M, and no tensor with
+    the (B, C, D) shape of a per-pair gated embedding."""
+    from torch.profiler import ProfilerActivity, profile
+
+    def ops(m):
+        gate = ModalityGate(m, 16, key_dim=4)
+        embs = [randn(i, (10, 16), torch.float32) for i in range(m)]
+        with profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
+            gated_symile_loss(gate, embs, 5.0)
+        shapes = [s for e in prof.events() for s in e.input_shapes if isinstance(s, list)]
+        assert not [s for s in shapes if s[-3:] == [10, 10, 16]]  # (…, B, C, D)
+        return sum(1 for e in prof.events() if e.name.startswith("aten::mm")
+                   or e.name.startswith("aten::bmm"))
+
+    assert ops(3) == ops(4)  # one batched matmul per stage, not one per target
