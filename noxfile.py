@@ -51,7 +51,7 @@ def _install(session: nox.Session, *extras: str) -> None:
 @nox.session
 def tests(session: nox.Session) -> None:
     """The whole suite: unit, Hypothesis property, Ray and browser tests."""
-    _install(session, "test")
+    _install(session, "test", "build")  # build: num2words, so the m3_lite word table is checked
     # pytest exits 5 when it collects nothing; nox treats any non-zero exit as failure.
     session.run("pytest", "-n", "2", "--dist", "loadgroup", *session.posargs)
 

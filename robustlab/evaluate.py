@@ -19,6 +19,26 @@ strictly higher and `t` others tied, `rank = 1 + g + k` with `k` uniform on `{0,
 come from a generator seeded by `seed`, one per example in split order, so the same seed
 and split give the same ranks. A model that scores every candidate alike therefore ranks
 at chance instead of "winning" by the candidates' order.
+
+Class-level retrieval (`Task(match="label")`, Symile-M3's protocol). A retrieval is a hit
+when the top-ranked candidate has the query's label (any item of the right class, not only
+the query's own). The candidates are the same as for item matching (every item of the split,
+or the true item + K-1 sampled); the dataset must have labels. Then
+- `rank` is the 1-based position of the first candidate of the query's class in the ranked
+  list: 1 + the number of other-class candidates ranked above the best-scoring candidate of
+  the query's class (`correct` iff rank = 1);
+- `score_margin` is the best score among the query's class minus the best score among the
+  other classes (> 0 iff a clear win; +inf when every candidate has the query's class);
+- ties use the same tolerance as above: with `g` other-class candidates strictly above the
+  best same-class score, and `t_same` same-class and `t_other` other-class candidates tied
+  with it, the order of the tied group is uniformly random, so `rank = 1 + g + k` with k
+  the number of other-class items ahead of the first same-class one (drawn exactly: the
+  first same-class item's uniform key is the minimum of t_same uniforms, and each
+  other-class item lands ahead of it independently with that probability). With one
+  same-class item tied this is item matching's uniform rule.
+A query whose class has no candidate at all cannot be answered: `rank` = number of
+candidates + 1, `score_margin` = -inf. Chance accuracy is the share of candidates of the
+query's class (1/number of classes for balanced classes).
 """
 
 from __future__ import annotations
@@ -39,6 +59,7 @@ TIE_RTOL = 1e-6
 SCORE_BUDGET = 1 << 24  # entries of one (queries, candidates) score block held at a time
 ENCODE_CHUNK = 4096  # rows encoded per forward pass at evaluation
 PROTOCOLS = ("retrieval", "probe")
+MATCHES = ("item", "label")
 
 
 @dataclass(frozen=True)
@@ -51,17 +72,26 @@ class Task:
     candidates: "all" = every target item of the evaluated split, or the dataset's fixed
                 bank for that target (e.g. all 2^d vectors of symile_xor); an int K = the
                 true item + K-1 others sampled per query with a seeded generator
+    match:      "item" = a hit is the query's own target item; "label" = a hit is any
+                candidate with the query's label (class-level retrieval, module docstring;
+                retrieval only, needs labels)
     """
 
     protocol: Literal["retrieval", "probe"] = "retrieval"
     target: str = "a"
     candidates: Literal["all"] | int = "all"
+    match: Literal["item", "label"] = "item"
 
     def __post_init__(self) -> None:
         if self.protocol not in PROTOCOLS:
             raise ValueError(f"task.protocol: must be one of {PROTOCOLS}, got {self.protocol!r}")
         if not isinstance(self.target, str) or not self.target:
             raise ValueError(f"task.target: must be a modality name, got {self.target!r}")
+        if self.match not in MATCHES:
+            raise ValueError(f"task.match: must be one of {MATCHES}, got {self.match!r}")
+        if self.match == "label" and self.protocol != "retrieval":
+            raise ValueError(f"task.match: 'label' is a retrieval option; the "
+                             f"{self.protocol} protocol always scores the label")
         k = self.candidates
         if k == "all":
             return
@@ -123,6 +153,7 @@ def _retrieval(
             f"(valid: {list(dataset.modalities)})"
         )
     bank, bank_mask, true_row = _candidate_pool(dataset, split, target)
+    cand_label = _candidate_labels(dataset, split, task)  # (P,) or None: item matching
     device = device_of(method)
     cand = _encode_candidates(method, target, bank, bank_mask, device)  # (P, D')
     sample_rng, tie_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2))
@@ -133,11 +164,18 @@ def _retrieval(
         query = method.encode_query(split.to_batch(rows).to(device), target)
         scores = method.score(target, query, cand).float()  # (b, P)
         truth = torch.as_tensor(true_row[rows], device=scores.device)
+        picks = None
         if task.candidates != "all":
             picks = _sample_candidates(sample_rng, true_row[rows], pool, int(task.candidates))
             scores = scores.gather(1, torch.as_tensor(picks, device=scores.device))  # (b, K)
             truth = torch.zeros_like(truth)  # the true item is column 0 of every pick
-        rank, margin = rank_of_true(scores, truth, tie_rng)
+        if cand_label is None:
+            rank, margin = rank_of_true(scores, truth, tie_rng)
+        else:
+            labels = cand_label[None, :] if picks is None else cand_label[picks]  # (b|1, C)
+            query = np.asarray(split.label)[rows][:, None]  # (b, 1)
+            same = torch.as_tensor(labels == query, device=scores.device)  # (b, C)
+            rank, margin = rank_of_label(scores, same, tie_rng)
         ranks.append(rank)
         margins.append(margin)
     return np.concatenate(ranks), np.concatenate(margins)
@@ -162,6 +200,20 @@ def _candidate_pool(
             f"the target cannot reach the bank (perturb the context modalities instead)"
         )
     return dataset.candidate_banks[target], None, np.asarray(split.candidate_id[target])
+
+
+def _candidate_labels(dataset: TrimodalDataset, split: Split, task: Task) -> np.ndarray | None:
+    """(P,) labels of the candidate pool for `match: label` (None for item matching)."""
+    if task.match != "label":
+        return None
+    if split.label is None:
+        raise ValueError(f"task.match: 'label' needs labels, and dataset {dataset.name!r} "
+                         "has none (use match: item)")
+    if task.target in dataset.candidate_banks:
+        raise ValueError(f"task.match: 'label' needs the candidates' labels, and dataset "
+                         f"{dataset.name!r} retrieves {task.target!r} from a fixed bank "
+                         "without labels (use match: item)")
+    return np.asarray(split.label)
 
 
 def _sample_candidates(
@@ -201,6 +253,35 @@ def rank_of_true(
     rest = scores.scatter(1, truth[:, None], -torch.inf)
     margin = (s_true[:, 0] - rest.max(1).values).double()
     return rank.cpu().numpy().astype(np.int64), margin.cpu().numpy()
+
+
+def rank_of_label(
+    scores: Tensor, same: Tensor, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Class-level rank and margin (module docstring) of each row of `scores` (b, C), where
+    `same` (b, C) marks the candidates of the query's class. NaN scores count as -inf."""
+    scores = torch.nan_to_num(scores.float(), nan=-torch.inf, posinf=torch.inf,
+                              neginf=-torch.inf)  # (b, C)
+    same = same.expand_as(scores)
+    best = torch.where(same, scores, -torch.inf).amax(1, keepdim=True)  # (b, 1)
+    row_scale = torch.where(torch.isfinite(scores), scores.abs(), 0.0).amax(1, keepdim=True)
+    tol = TIE_RTOL * torch.where(torch.isfinite(best), row_scale, 0.0)  # (b, 1)
+    both_inf = torch.isinf(scores) & torch.isinf(best) & (scores == best)
+    tied = ((scores - best).abs() <= tol) | both_inf  # (b, C)
+    greater = ((scores > best) & ~tied & ~same).sum(1).cpu().numpy()
+    t_same = (tied & same).sum(1).cpu().numpy()
+    t_other = (tied & ~same).sum(1).cpu().numpy()
+    # the first same-class item's key is the min of t_same uniforms: 1 - U^(1/t_same)
+    u = rng.random(scores.shape[0])
+    ahead = 1.0 - u ** (1.0 / np.maximum(t_same, 1))
+    k = rng.binomial(t_other, ahead)
+    rank = 1 + greater + k
+    other_best = torch.where(same, -torch.inf, scores).amax(1)
+    margin = (best[:, 0] - other_best).double().cpu().numpy()
+    answerable = same.any(1).cpu().numpy()
+    rank = np.where(answerable, rank, scores.shape[1] + 1).astype(np.int64)
+    margin = np.where(answerable, margin, -np.inf)
+    return rank, margin
 
 
 # --- probe -------------------------------------------------------------------------------

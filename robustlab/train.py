@@ -55,6 +55,7 @@ __all__ = [
 ]
 
 DEVICES = ("auto", "cpu", "cuda")
+PERTURBATION_DRAWS = ("epoch", "once")
 CHECKPOINT_FORMAT = 1
 
 
@@ -64,7 +65,13 @@ class DivergedError(RuntimeError):
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """How to train. Field names are the tuner's search-space names (lr, weight_decay, ...)."""
+    """How to train. Field names are the tuner's search-space names (lr, weight_decay, ...).
+
+    perturbation_draw: "epoch" = the train-time perturbation is drawn afresh every epoch
+    (corruption as augmentation: an example is hit in some epochs and intact in others);
+    "once" = drawn once per run and kept for every epoch (missing or corrupt *data*: the
+    same examples stay hit, as in Symile-M3's fixed missingness indicators).
+    """
 
     epochs: int = 20
     batch_size: int = 256
@@ -76,6 +83,7 @@ class TrainConfig:
     device: Literal["auto", "cpu", "cuda"] = "auto"
     bf16: bool = False
     seed: int = 0
+    perturbation_draw: Literal["epoch", "once"] = "epoch"
 
     def __post_init__(self) -> None:
         _check_int("epochs", self.epochs, low=1)
@@ -96,6 +104,9 @@ class TrainConfig:
         if not isinstance(self.bf16, bool):
             raise ValueError(f"train.bf16: must be true or false, got {self.bf16!r}")
         _check_int("seed", self.seed, low=0)
+        if self.perturbation_draw not in PERTURBATION_DRAWS:
+            raise ValueError(f"train.perturbation_draw: must be one of {PERTURBATION_DRAWS}, "
+                             f"got {self.perturbation_draw!r}")
 
 
 def _check_int(name: str, value: object, *, low: int) -> None:
@@ -162,8 +173,9 @@ def train(
     operator) corrupts every training batch: each epoch perturbs the whole train split with
     that epoch's seed, then batches it, so the affected examples (exactly round(fraction·N))
     and swap partners are drawn across the split, as a dataset-level corruption would draw
-    them, and afresh every epoch. (Drawn within each batch, a swapped signal would always
-    be that of an in-batch negative: a far harsher, different corruption.)
+    them, and afresh every epoch (or once for the whole run with
+    `config.perturbation_draw = "once"`). (Drawn within each batch, a swapped signal would
+    always be that of an in-batch negative: a far harsher, different corruption.)
 
     With `checkpoint_path`, state is saved atomically after every epoch; with `resume` too,
     a run restarts from that checkpoint (a missing file means a fresh start). Raises
@@ -239,6 +251,8 @@ def _run_epoch(
 ) -> EpochReport:
     start = time.perf_counter()
     order_seed, loss_seed, global_seed, perturb_seed = _epoch_seeds(config.seed, epoch)
+    if config.perturbation_draw == "once":  # the same draw every epoch: epoch 0's stream
+        perturb_seed = _epoch_seeds(config.seed, 0)[3]
     generator = torch.Generator(device=data.device).manual_seed(loss_seed)
     means = TermMeans()
     method.train()

@@ -6,6 +6,7 @@
 
 # importing a generator module registers it in DATASETS
 from robustlab.data import files as _files  # noqa: F401
+from robustlab.data import m3_lite as _m3_lite  # noqa: F401
 from robustlab.data import pid as _pid  # noqa: F401
 from robustlab.data import symile_xor as _symile_xor  # noqa: F401
 from robustlab.data import synthetic_xnor as _synthetic_xnor  # noqa: F401

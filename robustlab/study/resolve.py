@@ -70,8 +70,9 @@ def _resolve(spec: StudySpec, source: Path) -> Plan:
     data = build_data(spec.data, source)
     dataset = build_dataset(data, spec.seed)
     modalities = tuple(dataset.modalities)
-    task = build_options(Task, spec.task.model_dump(), "task")
     _check_task(spec, modalities)
+    _check_match(spec, dataset)
+    task = build_options(Task, spec.task.model_dump(), "task")
     encoder_cls = lookup(ENCODERS, spec.encoder.get("kind"), "encoder.kind")
     encoder = build_options(encoder_cls, _without(spec.encoder, "kind"), "encoder")
     train = _train_config(spec)
@@ -107,10 +108,30 @@ def _check_task(spec: StudySpec, modalities: tuple[str, ...]) -> None:
     if spec.task.protocol == "retrieval" and spec.task.target not in modalities:
         raise SpecError(f"task.target: unknown modality {spec.task.target!r} "
                         f"(the dataset's modalities: {', '.join(modalities)})")
+    if spec.task.match == "label" and spec.task.protocol != "retrieval":
+        raise SpecError(f"task.match: 'label' is a retrieval option (class-level matching); "
+                        f"the {spec.task.protocol} protocol always scores the label "
+                        "(remove task.match)")
     want = METRIC_OF_PROTOCOL[spec.task.protocol]
     if spec.budget.metric != want:
         raise SpecError(f"budget.metric: the {spec.task.protocol} protocol reports {want!r}, "
                         f"got {spec.budget.metric!r}")
+
+
+def _check_match(spec: StudySpec, dataset: Any) -> None:
+    """`match: label` counts a hit by class, so every split needs labels, and the target's
+    candidates must be the split's labelled items (not a fixed, unlabelled bank)."""
+    if spec.task.match != "label":
+        return
+    unlabelled = [s for s, split in dataset.splits.items() if split.label is None]
+    if unlabelled or dataset.num_classes is None:
+        raise SpecError(f"task.match: 'label' needs a dataset with labels, and "
+                        f"{dataset.name!r} has none (in {', '.join(unlabelled) or 'num_classes'}"
+                        "); use match: item")
+    if spec.task.target in dataset.candidate_banks:
+        raise SpecError(f"task.match: 'label' needs labelled candidates, and "
+                        f"{dataset.name!r} retrieves {spec.task.target!r} from a fixed "
+                        "unlabelled bank; use match: item")
 
 
 def _check_bank_target(task: Any, dataset: Any, conditions: tuple[Condition, ...]) -> None:

@@ -237,6 +237,7 @@ def _manifest(plan: Plan, options: RunOptions, cluster: ClusterInfo, resources: 
         "seeds": {"study": plan.spec.seed, "final": list(plan.spec.final.seeds),
                   "split": dataset.split_seed, "perturbation": plan.spec.seed},
         "dataset": {"name": dataset.name, "modalities": list(dataset.modalities),
+                    "num_classes": dataset.num_classes,
                     "sizes": {k: len(s) for k, s in dataset.splits.items()},
                     "options": dataclasses.asdict(plan.data)},
         "conditions": [c.id for c in plan.conditions],

@@ -49,6 +49,7 @@ class TaskSpec(_Strict):
     protocol: Literal["retrieval", "probe"] = "retrieval"
     target: str = "a"
     candidates: Literal["all"] | int = "all"
+    match: Literal["item", "label"] = "item"
 
     @field_validator("candidates")
     @classmethod

@@ -15,6 +15,7 @@ TINY: dict[str, dict[str, object]] = {
     "symile_xor": {"d": 3, "n": 400},
     "synthetic_xnor": {"n": 400, "corruption": 0.3},
     "pid": {"setting": "synergy", "n": 400, "latent_dim": 4, "dim": 8},
+    "m3_lite": {"w": 5, "n": 400, "text_dim": 64},
 }
 
 

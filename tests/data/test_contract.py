@@ -13,7 +13,7 @@ NAMES = DATASETS.names(plugins=False)
 
 
 def test_registry_holds_the_documented_datasets():
-    assert {"symile_xor", "synthetic_xnor", "pid", "files"} <= set(NAMES)
+    assert {"symile_xor", "synthetic_xnor", "pid", "m3_lite", "files"} <= set(NAMES)
 
 
 @pytest.mark.parametrize("rule", list(DATASET_RULES))

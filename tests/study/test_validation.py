@@ -67,6 +67,11 @@ BAD_FILES = [
     ({"name": _DELETE}, ["name", "Field required"]),
     ({"data": {"kind": "symile_xor", "d": 2, "n": 600}, "task.target": "b"},
      ["eval_grid", "'missing", "retrieval target 'b'", "fixed bank", "perturb a or c"]),
+    ({"task.match": "label"},
+     ["task.match", "'label' needs a dataset with labels", "'synthetic_xnor' has none"]),
+    ({"task.match": "class"}, ["task.match", "'item' or 'label'"]),
+    ({"task.match": "label", "task.protocol": "probe", "budget.metric": "val_balanced_accuracy"},
+     ["task.match", "'label' is a retrieval option"]),
 ]
 
 

@@ -128,6 +128,7 @@ def test_nan_scores_never_win() -> None:
         ("bf16", 1, "train.bf16"),
         ("seed", -1, "train.seed"),
         ("epochs", True, "train.epochs"),
+        ("perturbation_draw", "twice", "train.perturbation_draw"),
     ],
 )
 def test_train_config_rejects_bad_values_naming_the_field(

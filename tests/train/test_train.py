@@ -193,6 +193,27 @@ def test_train_time_corruption_is_drawn_across_the_whole_split(
     assert _same(_weights(corrupted), _weights(reference))
 
 
+def test_perturbation_drawn_once_stays_the_same_every_epoch(
+    xor_small: TrimodalDataset, build: Builder
+) -> None:
+    """`perturbation_draw="once"`: every epoch trains on the split perturbed with epoch 0's
+    stream (missing *data*, as Symile-M3's fixed indicators); "epoch" redraws it."""
+    missing = OPERATORS.get("missing")(modality="a", fraction=0.5)
+    once = dataclasses.replace(FAST, epochs=2, perturbation_draw="once")
+    fixed = build("clip", xor_small)
+    train(fixed, xor_small, once, task=RETRIEVE_B, train_perturbation=missing)
+    split, _ = perturb_split(xor_small.split("train"), missing, seed=_epoch_seeds(0, 0)[3])
+    beforehand = dataclasses.replace(xor_small, splits={**xor_small.splits, "train": split})
+    reference = build("clip", xor_small)
+    train(reference, beforehand, dataclasses.replace(once, perturbation_draw="epoch"),
+          task=RETRIEVE_B)
+    assert _same(_weights(fixed), _weights(reference))
+    redrawn = build("clip", xor_small)
+    train(redrawn, xor_small, dataclasses.replace(once, perturbation_draw="epoch"),
+          task=RETRIEVE_B, train_perturbation=missing)
+    assert not _same(_weights(fixed), _weights(redrawn))
+
+
 def test_probe_protocol_validates_with_balanced_accuracy(
     pid_small: TrimodalDataset, build: Builder
 ) -> None:

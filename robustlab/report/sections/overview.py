@@ -56,7 +56,8 @@ def paragraph(results: Results, analysis: Analysis) -> list[str]:
     return [
         f"Study “{name}”: {data.get('kind', 'unspecified')} data, "
         f"{n_examples} test examples, {task.get('protocol', 'unspecified')} protocol"
-        + (f" (target {task['target']})." if "target" in task else "."),
+        + (f" (target {task['target']})." if "target" in task else ".")
+        + _class_match(results.manifest, task),
         f"{len(results.methods)} methods ({', '.join(results.methods)}), "
         f"{_budget(study.get('budget'))}, each final config evaluated on seeds "
         f"{', '.join(map(str, seeds))}.",
@@ -72,6 +73,18 @@ def paragraph(results: Results, analysis: Analysis) -> list[str]:
             f"confirmatory tests corrected by {_correction_name(s.correction)}."),
         *([note] if (note := seed_note(analysis)) else []),
     ]
+
+
+def _class_match(manifest: dict[str, Any], task: dict[str, Any]) -> str:
+    """The chance line of class-level retrieval (`task.match: label`), else nothing."""
+    if task.get("match") != "label":
+        return ""
+    dataset = manifest.get("dataset")
+    k = dataset.get("num_classes") if isinstance(dataset, dict) else None
+    chance = (f"chance 1/{k} = {100 / k:.1f} %" if isinstance(k, int) and k > 0
+              else "chance not recorded")
+    return (" Class-level retrieval: a hit when the retrieved item's class equals the "
+            f"query's ({chance}).")
 
 
 def _budget(budget: Any) -> str:
