@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from robustlab.report.analysis import Analysis
+from robustlab.report.chance import chance_level
 from robustlab.report.inputs import ReportInputError, Results
 from robustlab.results import MANIFEST_FILE
 from robustlab.stats.adequacy import LABELS, Verdict
@@ -21,7 +22,6 @@ from robustlab.stats.adequacy_frames import (
     assess_variant,
     clean_facts,
     clean_resolution,
-    majority_share,
 )
 
 
@@ -81,15 +81,8 @@ def _facts(results: Results, analysis: Analysis) -> StudyFacts:
 
 
 def _chance_level(results: Results) -> float | None:
-    """The stored chance level, else what the study spec and predictions determine: 1/K for
-    K sampled candidates, the commonest class's share for the probe (else unknown)."""
-    stored = _chance(results)
-    if stored is not None and isinstance(stored.get("level"), int | float):
-        return float(stored["level"])
-    task = results.study.get("task", {})
-    task = task if isinstance(task, dict) else {}
-    if task.get("protocol") == "probe":
-        return majority_share(results.predictions)
-    k = task.get("candidates")
-    return 1.0 / k if isinstance(k, int) and not isinstance(k, bool) and k >= 2 else None
+    """The report's one chance level (`robustlab.report.chance`): the stored one, else what
+    the results files determine."""
+    return chance_level(results).value
+
 

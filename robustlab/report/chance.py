@@ -31,7 +31,11 @@ class Chance:
 
 
 def chance_level(results: Results) -> Chance:
-    """The study's chance accuracy (module docstring); never raises on odd manifests."""
+    """The study's chance accuracy: the level the study recorded in the manifest
+    (`adequacy.chance`, computed from the dataset itself), else inferred from the results
+    files as the module docstring says; never raises on odd manifests."""
+    if (stored := _stored(results)) is not None:
+        return stored
     task = results.study.get("task", {})
     task = task if isinstance(task, dict) else {}
     pred = _clean(results.predictions)
@@ -55,6 +59,18 @@ def chance_level(results: Results) -> Chance:
     s = float((shares**2).sum())
     value = 1.0 / count + (1.0 - 1.0 / count) * s
     return Chance(value, f"class-level retrieval among {said}, Σ(class share)² = {s:.3g}")
+
+
+def _stored(results: Results) -> Chance | None:
+    adequacy = results.manifest.get("adequacy")
+    chance = adequacy.get("chance") if isinstance(adequacy, dict) else None
+    if not isinstance(chance, dict):
+        return None
+    level, basis = chance.get("level"), chance.get("basis")
+    if isinstance(level, bool) or not isinstance(level, int | float) or not 0 <= level <= 1:
+        return None
+    return Chance(float(level), f"{basis} (recorded by the study)" if basis else
+                  "recorded by the study")
 
 
 def _clean(pred: pl.DataFrame) -> pl.DataFrame:

@@ -88,18 +88,6 @@ def clean_resolution(pairwise: pl.DataFrame) -> dict[str, float]:
     return out
 
 
-def majority_share(predictions: pl.DataFrame) -> float | None:
-    """Probe chance: the accuracy of always predicting the commonest test class (≥ 1/K)."""
-    if "label" not in predictions.columns:
-        return None
-    clean = predictions.filter(pl.col("condition") == CLEAN)
-    first = clean.filter(pl.col("seed") == clean["seed"].min(),
-                         pl.col("method") == clean["method"].first())
-    if first.height == 0:
-        return None
-    return float(first["label"].value_counts()["count"].max()) / first.height  # type: ignore[arg-type]
-
-
 def assess(methods: Mapping[str, Mapping[str, Any]], trials: pl.DataFrame | None,
            facts: StudyFacts, th: Thresholds = DEFAULT) -> dict[str, Verdict]:
     """One verdict per variant of `methods` (the manifest's `methods` object)."""

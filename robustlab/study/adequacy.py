@@ -55,7 +55,10 @@ def _distribution(dist: Distribution) -> dict[str, Any]:
 
 def chance_level(plan: Plan) -> dict[str, Any]:
     """The clean test accuracy of a random guess: 1/#candidates for retrieval, the commonest
-    class's share of the test labels for the probe (the best constant classifier)."""
+    class's share of the test labels for the probe (the best constant classifier). With
+    `task.match: label` a random candidate is a hit when it shares the query's class: over the
+    whole test split as candidates that is Σ_c p_c² (p_c the test class shares), and with K
+    sampled candidates 1/K + (1 − 1/K)·Σ_c p_c² (the true item plus K − 1 others)."""
     dataset, task = plan.dataset, plan.task
     test = dataset.split("test")
     if task.protocol == "probe":
@@ -64,12 +67,22 @@ def chance_level(plan: Plan) -> dict[str, Any]:
         return {"level": share, "basis": "the commonest class's share of the test labels"}
     if task.candidates != "all":
         k = int(task.candidates)
-        return {"level": 1.0 / k, "basis": f"1 of {k} candidates (task.candidates)"}
-    bank = dataset.candidate_banks.get(task.target)
-    if bank is not None:
-        return {"level": 1.0 / len(bank),
-                "basis": f"1 of {len(bank)} candidates (the dataset's fixed bank)"}
-    return {"level": 1.0 / len(test), "basis": f"1 of {len(test)} candidates (every test item)"}
+        level, basis = 1.0 / k, f"1 of {k} candidates (task.candidates)"
+    elif (bank := dataset.candidate_banks.get(task.target)) is not None:
+        k = len(bank)
+        level, basis = 1.0 / k, f"1 of {k} candidates (the dataset's fixed bank)"
+    else:
+        k = len(test)
+        level, basis = 1.0 / k, f"1 of {k} candidates (every test item)"
+    if getattr(task, "match", "item") != "label":
+        return {"level": level, "basis": basis}
+    labels = np.asarray(test.label)
+    same = float(((np.bincount(labels - labels.min()) / labels.size) ** 2).sum())  # Σ p_c²
+    if task.candidates == "all":
+        return {"level": same, "basis": f"class-level retrieval among every test item: "
+                                         f"Σ (class share)² = {same:.4g}"}
+    return {"level": level + (1.0 - level) * same,
+            "basis": f"class-level retrieval, {basis}: 1/K + (1 − 1/K)·Σ (class share)²"}
 
 
 def assess_study(plan: Plan, methods: Mapping[str, Mapping[str, Any]], trials: pl.DataFrame,

@@ -21,5 +21,8 @@ def test_overview_gives_chance_for_class_level_retrieval(results_dir: Path, tmp_
     manifest["study"]["task"]["match"] = "label"
     manifest["dataset"] = {"name": "m3_lite", "num_classes": 10}
     (folder / MANIFEST_FILE).write_text(json.dumps(manifest), encoding="utf-8")
+    manifest.setdefault("adequacy", {})["chance"] = {"level": 0.1013, "basis": "stated basis"}
+    (folder / MANIFEST_FILE).write_text(json.dumps(manifest), encoding="utf-8")
     html = render_report(folder, seed=0).read_text(encoding="utf-8")
-    assert f"{SENTENCE} (chance 1/10 = 10.0 %)." in html
+    # the report's one chance level: the study's recorded value, with its basis
+    assert f"{SENTENCE} (chance 10.1 %: stated basis (recorded by the study))." in html

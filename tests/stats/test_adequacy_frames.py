@@ -18,7 +18,6 @@ from robustlab.stats.adequacy_frames import (
     clean_facts,
     clean_resolution,
     completion_scores,
-    majority_share,
     search_ranges,
     significance_table,
     trial_columns,
@@ -146,7 +145,7 @@ def test_trial_columns_mark_each_trial_and_its_variants_verdict() -> None:
             assert out.schema[name] == dtype, name
 
 
-def test_clean_facts_and_majority_share(make_pred) -> None:
+def test_clean_facts(make_pred) -> None:
     rng = np.random.default_rng(0)
     pred = make_pred({("clip", s, c): rng.random(50) < p for s, p in ((0, 0.8), (1, 0.6))
                       for c in ("clean", "noise")},
@@ -154,9 +153,6 @@ def test_clean_facts_and_majority_share(make_pred) -> None:
     acc, n = clean_facts(pred)
     expected = pred.filter(pl.col("condition") == "clean", pl.col("seed") == 1)["correct"].mean()
     assert n == {"clip": 50} and acc["clip"][1] == pytest.approx(expected)
-    assert majority_share(pred) is None  # no labels
-    labelled = pred.with_columns(label=pl.col("example_id") % 4 == 0)
-    assert majority_share(labelled) == pytest.approx(37 / 50)
 
 
 def test_resolution_is_the_smallest_significant_clean_difference(make_pred) -> None:

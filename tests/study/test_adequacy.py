@@ -65,3 +65,18 @@ def test_probe_chance_is_the_commonest_test_class(tmp_path: Path, tiny: dict[str
     chance = chance_level(plan)
     assert chance["level"] == pytest.approx(np.bincount(labels).max() / labels.size)
     assert chance["level"] >= 1 / len(np.unique(labels))
+
+
+def test_class_level_chance_is_the_chance_of_a_same_class_candidate(
+        tmp_path: Path, tiny: dict[str, Any], writer: Any) -> None:
+    tiny["data"] = {"kind": "m3_lite", "w": 2, "n": 600}
+    tiny["task"] = {"protocol": "retrieval", "target": "image", "match": "label"}
+    tiny["eval_grid"] = []
+    plan = plan_of(tmp_path, writer, tiny)
+    labels = np.asarray(plan.dataset.split("test").label)
+    same = ((np.bincount(labels) / labels.size) ** 2).sum()  # Σ p_c² over the test split
+    everyone = chance_level(plan)
+    assert everyone["level"] == pytest.approx(same) and "class-level" in everyone["basis"]
+    tiny["task"]["candidates"] = 8
+    sampled = chance_level(plan_of(tmp_path, writer, tiny))
+    assert sampled["level"] == pytest.approx(1 / 8 + 7 / 8 * same)

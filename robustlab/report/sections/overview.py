@@ -57,7 +57,7 @@ def paragraph(results: Results, analysis: Analysis) -> list[str]:
         f"Study “{name}”: {data.get('kind', 'unspecified')} data, "
         f"{n_examples} test examples, {task.get('protocol', 'unspecified')} protocol"
         + (f" (target {task['target']})." if "target" in task else ".")
-        + _class_match(results.manifest, task),
+        + _class_match(analysis, task),
         f"{len(results.methods)} methods ({', '.join(results.methods)}), "
         f"{_budget(study.get('budget'))}, each final config evaluated on seeds "
         f"{', '.join(map(str, seeds))}.",
@@ -75,14 +75,13 @@ def paragraph(results: Results, analysis: Analysis) -> list[str]:
     ]
 
 
-def _class_match(manifest: dict[str, Any], task: dict[str, Any]) -> str:
+def _class_match(analysis: Analysis, task: dict[str, Any]) -> str:
     """The chance line of class-level retrieval (`task.match: label`), else nothing."""
     if task.get("match") != "label":
         return ""
-    dataset = manifest.get("dataset")
-    k = dataset.get("num_classes") if isinstance(dataset, dict) else None
-    chance = (f"chance 1/{k} = {100 / k:.1f} %" if isinstance(k, int) and k > 0
-              else "chance not recorded")
+    value = analysis.chance.value
+    chance = (f"chance {100 * value:.1f} %: {analysis.chance.how}" if value is not None
+              else "chance not derivable")
     return (" Class-level retrieval: a hit when the retrieved item's class equals the "
             f"query's ({chance}).")
 
