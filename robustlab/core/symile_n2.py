@@ -26,8 +26,12 @@ far; rescaled when it rises); each prefix's own total is its middle anchor's sha
 Exponents are clamped at log2(tiny): exp's subnormal path is up to ~180x slower (measured).
 A clamped, underflowed or rescaled-away term moves a row's sum by at most `tiny`, so a row
 whose sum ends below tiny · N^(M-1) · 16 / eps of the reference (float32, N = 512: 2^-81,
-i.e. its log-partition ~56 nats under the largest logit) is recomputed exactly in log space;
-every other row keeps float precision.
+i.e. its log-partition ~56 nats under the largest logit) is redone in log space; every
+other row keeps float precision. The redo reads the very logits the backward will (kept, or
+recomputed by the same matmul call), and the backward gets the log-partitions in the base 2
+they were computed in: where one logit is a whole partition, 2^(T - L) is then exactly 1
+(a conversion or a differently rounded recomputation cost 2 % of the gradient at |T| ~ 1e6
+in float32, found by Hypothesis).
 
 Backward (analytic; nothing recorded by autograd). With g_a the upstream gradient of anchor a's
 log-partitions, dLoss/dT = W = Σ_a g_a · softmax_a(T): the softmax weights of every anchor.
@@ -40,14 +44,14 @@ anchor's takes a second. T is linear in each embedding, so the gradients are mat
 Memory. One memory budget bounds the loss's working memory (`plan_blocks`): blocks are sized
 for speed (about `BLOCK_BYTES` of working set, cache-resident on a CPU) and the rest of the
 budget keeps the forward's logit blocks for the backward, which recomputes only the blocks
-the budget could not keep. Matmul FLOPs: 2·N^M·D forward, 4·N^M·D backward plus 2·N^M·D per
-recomputed logit; peak memory is the budget, never N^M.
+the budget could not keep. Matmul FLOPs: 2·N^M·D forward, 4·N^M·D backward, plus 2·D per
+recomputed logit (2·N^M·D when none is kept); peak memory is the budget, never N^M.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import reduce
 from typing import Any
@@ -119,10 +123,12 @@ class _LogPartitions(torch.autograd.Function):
     def forward(ctx: Any, scale: Tensor, plan: BlockPlan, *embs: Tensor) -> tuple[Tensor, ...]:
         first, *middles, last = embs
         kept = _Kept(plan.kept)
-        lses = _forward(first, middles, last * (scale * _LOG2E), plan, kept)
-        ctx.save_for_backward(scale, *embs, *lses, *kept.blocks)
+        lses2 = _forward(first, middles, last * (scale * _LOG2E), plan, kept)  # base 2
+        # the backward takes the base-2 values as computed: 2^(T - L) is then exactly 1 where
+        # a logit is its row's whole partition, so the positive's gradient cancels exactly
+        ctx.save_for_backward(scale, *embs, *lses2, *kept.blocks)
         ctx.plan = plan
-        return tuple(lses)
+        return tuple(lv / _LOG2E for lv in lses2)
 
     @staticmethod
     def backward(ctx: Any, *grads: Tensor) -> tuple[Tensor | None, ...]:
@@ -209,8 +215,7 @@ def _pair_rows(tile: Tensor, h: Tensor | None, scratch: _Scratch) -> Tensor:
 
 
 def _logits(xy: Tensor, last2: Tensor, out: Tensor) -> Tensor:
-    """Block logits in base-2 units (`last2` carries s · log2 e): exp2 runs ~3x faster than
-    exp here (measured) and the log-partitions are unchanged once the shift is converted."""
+    """Block logits in base-2 units (`last2` carries s · log2 e) into `out`."""
     c, t, d = xy.shape
     torch.mm(xy.reshape(c * t, d), last2.T, out=out.view(c * t, -1))
     return out  # (c, t, N)
@@ -219,13 +224,9 @@ def _logits(xy: Tensor, last2: Tensor, out: Tensor) -> Tensor:
 # ---------------------------------------------------------------------------------- forward
 def _forward(first: Tensor, middles: list[Tensor], last2: Tensor, plan: BlockPlan,
              kept: _Kept) -> list[Tensor]:
-    """Every anchor's log-partitions (natural log), from base-2 block logits.
-
-    The first and last anchors' partition sums accumulate linearly against one running
-    reference, the largest block maximum so far: one matrix-vector product per block and no
-    per-block logarithms. A row whose sum ends far below the reference (where clamped or
-    rounded-away terms could matter) is recomputed exactly by `_exact_rows`. Each prefix's
-    sum is >= 1 after its own shift and is kept in log space."""
+    """Every anchor's log-partitions in base 2 (log2 Σ 2^T): the first and last anchors' as
+    linear sums against a running reference (one matrix-vector product per block, redone by
+    `_exact_sweep` where too small), each prefix's in log space (its sum is >= 1)."""
     n, scratch = first.shape[0], _Scratch(first)
     ref = first.new_tensor(-math.inf)  # base 2
     sum_first, sum_last = first.new_zeros(n), first.new_zeros(n)  # Σ 2^(T - ref)
@@ -245,11 +246,13 @@ def _forward(first: Tensor, middles: list[Tensor], last2: Tensor, plan: BlockPla
             if middles:
                 total = top + row_sums.sum(1).log2()  # (c,)
                 log_prefix[start:stop] = torch.logaddexp2(log_prefix[start:stop], total)
-    count = n ** (len(middles) + 1)  # terms in each row's sum
-    lse_first = _finish(sum_first, ref, count,
-                        lambda i: _exact_rows(first[i], middles, last2, plan))
-    lse_last = _finish(sum_last, ref, count, lambda k: _exact_rows(last2[k], middles, first, plan))
-    return [lse_first, *_middle_log_partitions(log_prefix / _LOG2E, len(middles), n), lse_last]
+    lse_first, bad_first = _finish(sum_first, ref, n ** (len(middles) + 1))
+    lse_last, bad_last = _finish(sum_last, ref, n ** (len(middles) + 1))
+    if len(bad_first) or len(bad_last):
+        replay = _Kept(kept.count, kept.blocks)  # read the kept blocks again from the first
+        lse_first[bad_first], lse_last[bad_last] = _exact_sweep(
+            first, middles, last2, plan, replay, scratch, (bad_first, bad_last))
+    return [lse_first, *_middle_log_partitions(log_prefix, len(middles), n), lse_last]
 
 
 def _block_sums(tile: Tensor, h: Tensor | None, last2: Tensor, scratch: _Scratch,
@@ -267,29 +270,41 @@ def _block_sums(tile: Tensor, h: Tensor | None, last2: Tensor, scratch: _Scratch
     return top, shifted.sum(2), shifted.sum(1)
 
 
-def _finish(sums: Tensor, ref: Tensor, count: int, exact: Callable[[Tensor], Tensor]) -> Tensor:
-    """Natural log-partitions from sums of 2^(T - ref) over `count` terms each; a sum the
-    lost terms (at most tiny each) could move by more than eps/16 goes exact."""
-    out = (ref + sums.log2()) / _LOG2E
+def _finish(sums: Tensor, ref: Tensor, count: int) -> tuple[Tensor, Tensor]:
+    """Base-2 log-partitions from sums of 2^(T - ref) over `count` terms each, and the rows
+    whose sum the lost terms (at most tiny each) could move by more than eps/16."""
     info = torch.finfo(sums.dtype)
     low = sums < info.tiny * count * 16 / info.eps
-    if low.any():
-        idx = low.nonzero()[:, 0]
-        out[idx] = exact(idx)
-    return out
+    return ref + sums.log2(), low.nonzero()[:, 0]
 
 
-def _exact_rows(u: Tensor, middles: Sequence[Tensor], v: Tensor, plan: BlockPlan) -> Tensor:
-    """log Σ_{p, j} exp(T) in log space for rows u (r, D) against every prefix and every row
-    of v: T = (u ⊙ h_p) · v_j (base 2; u ↔ v swaps the first and last anchors' roles)."""
-    acc = u.new_full((u.shape[0],), -math.inf)
-    for _, _, _, h in _prefix_chunks(middles, v.shape[0], plan.chunk, u.device):
-        for r0 in range(0, u.shape[0], plan.tile):
-            rows = slice(r0, r0 + plan.tile)
-            pairs = u[rows][None] if h is None else u[rows][None] * h[:, None]  # (c, r, D)
-            logits = torch.matmul(pairs, v.T) / _LOG2E  # (c, r, N) natural
-            acc[rows] = torch.logaddexp(acc[rows], logits.logsumexp(dim=(0, 2)))
-    return acc
+def _exact_sweep(first: Tensor, middles: list[Tensor], last2: Tensor, plan: BlockPlan,
+                 kept: _Kept, scratch: _Scratch,
+                 bad: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor]:
+    """log2 Σ 2^T in log space for the first anchor's rows and the last anchor's columns in
+    `bad`, from the very logits the pass and the backward use (kept, or recomputed by the
+    same matmul): the backward's 2^(T - L) then sees no rounding mismatch."""
+    rows_bad, cols_bad = bad
+    acc_rows = first.new_full(rows_bad.shape, -math.inf)
+    acc_cols = first.new_full(cols_bad.shape, -math.inf)
+    for _, _, _, h in _prefix_chunks(middles, first.shape[0], plan.chunk, first.device):
+        for i0 in range(0, first.shape[0], plan.tile):
+            xy = _pair_rows(first[i0:i0 + plan.tile], h, scratch)  # (c, t, D)
+            shape = (xy.shape[0], xy.shape[1], last2.shape[0])
+            logits = kept.next()
+            if logits is None:
+                logits = _logits(xy, last2, scratch.take("logits", *shape))
+            here = (rows_bad >= i0) & (rows_bad < i0 + shape[1])
+            acc_rows[here] = torch.logaddexp2(
+                acc_rows[here], _logsumexp2(logits[:, rows_bad[here] - i0], (0, 2)))
+            acc_cols = torch.logaddexp2(acc_cols, _logsumexp2(logits[:, :, cols_bad], (0, 1)))
+    return acc_rows, acc_cols
+
+
+def _logsumexp2(x: Tensor, dims: tuple[int, ...]) -> Tensor:
+    """log2 Σ 2^x over `dims` (finite x): exactly x for a single element."""
+    top = x.amax(dim=dims, keepdim=True)
+    return (top + torch.exp2(x - top).sum(dim=dims, keepdim=True).log2()).squeeze(dims)
 
 
 def _middle_log_partitions(acc_prefix: Tensor, k: int, n: int) -> list[Tensor]:
@@ -297,17 +312,16 @@ def _middle_log_partitions(acc_prefix: Tensor, k: int, n: int) -> list[Tensor]:
     if k <= 1:
         return [acc_prefix] if k else []
     grid = acc_prefix.view((n,) * k)
-    return [grid.logsumexp(dim=[a for a in range(k) if a != j]) for j in range(k)]
+    return [_logsumexp2(grid, tuple(a for a in range(k) if a != j)) for j in range(k)]
 
 
 # ---------------------------------------------------------------------------------- backward
-def _backward(embs: Sequence[Tensor], scale: Tensor, lses: Sequence[Tensor],
+def _backward(embs: Sequence[Tensor], scale: Tensor, lses2: Sequence[Tensor],
               grads: Sequence[Tensor], plan: BlockPlan,
               kept: _Kept) -> tuple[list[Tensor], Tensor]:
     first, *middles, last = embs
     n, scratch = first.shape[0], _Scratch(first)
-    last2 = last * (scale * _LOG2E)
-    lses2 = [lv * _LOG2E for lv in lses]  # base 2, like the block logits
+    last2 = last * (scale * _LOG2E)  # as in the forward, bit for bit
     raw = [torch.zeros_like(e, memory_format=torch.contiguous_format) for e in embs]
     for _, _, digits, h in _prefix_chunks(middles, n, plan.chunk, first.device):
         anchors = _Anchors.gather(lses2, grads, digits, _floor(first.dtype))

@@ -111,6 +111,38 @@ def test_rows_far_below_the_largest_logit_are_exact_in_float32(budget):
         assert_close(g, r, r.abs() + 1.0, torch.float32, factor=4)
 
 
+@pytest.mark.parametrize("seed", range(4))
+def test_gradients_stay_exact_when_rows_take_the_exact_route_in_float32(seed):
+    """Logits of size ~10^6 with rows far apart: the exact route must read the very logits
+    the backward does (a differently rounded recomputation put a 2 % error on the gradient:
+    ulp(10^6) in float32 is 0.06 nats, found by Hypothesis)."""
+    embs = [randn(seed * 10 + i, (4, 10), torch.float64, 10.0) for i in range(3)]
+    scale = 60.0
+    leaves = [e.float().requires_grad_() for e in embs]
+    symile_loss(leaves, scale, "n_squared", chunk_size=2).backward()
+    ref = [e.clone().requires_grad_() for e in embs]
+    _naive_loss(ref, torch.tensor(scale, dtype=torch.float64)).backward()
+    mag = _logit_magnitude(embs, scale)
+    for got, want, e in zip(leaves, ref, embs, strict=True):
+        assert_close(got.grad, want.grad, mag / float(e.abs().max()), torch.float32, factor=16)
+
+
+@pytest.mark.parametrize("m", [2, 3, 4])
+@pytest.mark.parametrize("seed", range(8))
+def test_a_single_tuple_has_no_loss_and_no_gradient_in_float32(m, seed):
+    """N = 1: the positive is the whole partition, so the loss and its gradient vanish. The
+    backward's 2^(T - L) must be exactly 1 even where T ~ 10^5 (one float32 ulp is 0.008):
+    L goes to the backward in the base 2 it was computed in, never through a conversion."""
+    leaves = [randn(seed * 7 + i, (1, 9), torch.float32, 15.0).requires_grad_() for i in range(m)]
+    loss = symile_loss(leaves, 17.0, "n_squared")
+    loss.backward()
+    mag = _logit_magnitude([e.detach() for e in leaves], 17.0)
+    assert abs(float(loss.detach())) <= 4 * RTOL[torch.float32] * mag
+    for e in leaves:  # each term of the gradient is s · Π of the other rows
+        assert_close(e.grad, torch.zeros_like(e.grad), mag / float(e.detach().abs().max()),
+                     torch.float32, factor=0.1)
+
+
 def test_huge_logit_gaps_stay_finite_and_exact_in_float32():
     """Logits spread over ±10^4 nats: subnormal exponents are clamped, nothing overflows."""
     embs = [randn(40 + i, (5, 3), torch.float64) * 6.0 for i in range(3)]
