@@ -6,6 +6,7 @@ input dims). A step is `robustlab.train.train_step`, exactly what `train` runs p
 (loss, backward, grad clipping, AdamW, scheduler). Methods are timed in interleaved rounds
 so that load on the shared machine hits all of them alike; a method's figure is its median
 round. Ratios are against CLIP's median in the same run. One torch thread (`THREADS`).
+`VARIANTS` adds study variants as rows (`symile_n2`: Symile with `negatives: n_squared`).
 
     .venv/bin/python -m bench throughput
 """
