@@ -82,4 +82,7 @@ def smoke(session: nox.Session) -> None:
 def bench(session: nox.Session) -> None:
     """Benchmarks: every figure is a ratio against a baseline measured in the same run."""
     _install(session, "test")
+    # the reference Symile package, compared against in `symile_memory`; --no-deps keeps
+    # our pinned CPU torch (it requires only numpy and torch>=1.9, both already here)
+    session.install("--no-deps", "symile==0.1.0")
     session.run("python", "-m", "bench", *session.posargs)

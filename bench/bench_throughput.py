@@ -6,6 +6,7 @@ input dims). A step is `robustlab.train.train_step`, exactly what `train` runs p
 (loss, backward, grad clipping, AdamW, scheduler). Methods are timed in interleaved rounds
 so that load on the shared machine hits all of them alike; a method's figure is its median
 round. Ratios are against CLIP's median in the same run. One torch thread (`THREADS`).
+`VARIANTS` adds study variants as rows (`symile_n2`: Symile with `negatives: n_squared`).
 
 Matmul FLOPs per step (`torch.utils.flop_counter`, the loss's forward and backward) give
 each method's FLOP bound, CLIP's FLOPs over its own: the ratio it would reach at CLIP's
@@ -39,6 +40,7 @@ WARMUP_STEPS = 2
 STEPS_PER_ROUND = 2
 ROUNDS = 7
 THREADS = 1  # the machine is shared by several jobs: 2 threads per process oversubscribe it
+VARIANTS = {"symile_n2": ("symile", {"negatives": "n_squared"})}  # study variants, timed too
 
 
 @dataclass
@@ -50,8 +52,9 @@ class _Run:
 
 
 def _setup(name: str, data: TrimodalDataset) -> _Run:
-    cls = METHODS.get(name)
-    method = cls.build(cls.Options(), data.dims, ENCODERS.get("mlp")(), seed=0)
+    method_name, options = VARIANTS.get(name, (name, {}))
+    cls = METHODS.get(method_name)
+    method = cls.build(cls.Options(**options), data.dims, ENCODERS.get("mlp")(), seed=0)
     config = TrainConfig(batch_size=BATCH, device="cpu")
     optimizer = make_optimizer(method, config)
     scheduler = warmup_cosine(optimizer, config.warmup_fraction, 10_000)
@@ -101,7 +104,7 @@ def main() -> dict[str, object]:
 def _measure() -> dict[str, object]:
     data = DATASETS.get("synthetic_xnor")(n=2000).build(0)
     batch = data.split("train").to_batch(np.arange(BATCH))
-    names = METHODS.names()
+    names = [*METHODS.names(), *VARIANTS]
     states = {name: _setup(name, data) for name in names}
     for name in names:
         _time_steps(states[name], batch, WARMUP_STEPS, seed=0)

@@ -11,63 +11,85 @@ Negative schemes, for N examples and M modalities:
 - "n": every non-anchor modality is shuffled by its own permutation; logits (N, N) with the
   diagonal replaced by the true tuple's MIP.
 - "n_squared": all N^(M-1) tuples of non-anchor rows are negatives (for M = 3, N² pairs and
-  N³ logits). They are produced in chunks and reduced by a running log-sum-exp; each chunk
-  is recomputed in backward (activation checkpointing), so peak memory is bounded by the
-  chunk size in the forward *and* the backward pass, never by N³.
+  N³ logits), exactly as the reference package's `n_squared`. Every anchor's logits are
+  slices of one N^M tensor, which `symile_n2` reduces blockwise in a single pass with an
+  online log-sum-exp and differentiates analytically: matmul speed, peak memory set by a
+  block budget, never by N^M. It computes in float32 with autocast disabled (float64 stays
+  float64): a log-sum-exp over N² bf16 logits would lose the loss.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Literal
 
 import torch
 from torch import Tensor
 
 from robustlab.core._checks import check_embeddings, check_logit_scale
 from robustlab.core.mip import elementwise_product, mip
+from robustlab.core.symile_n2 import DEFAULT_MEMORY_BUDGET, log_partitions, plan_blocks
 
 Negatives = Literal["n", "n_squared"]
 
 
 def symile_loss(embeddings: Sequence[Tensor], logit_scale: Tensor | float,
                 negatives: Negatives = "n", *, generator: torch.Generator | None = None,
-                chunk_size: int = 64) -> Tensor:
+                chunk_size: int | None = None,
+                memory_budget: int = DEFAULT_MEMORY_BUDGET) -> Tensor:
     """Symile loss of M >= 2 aligned batches (N, D) -> scalar: the mean over anchors of
     `symile_anchor_losses` (same arguments)."""
     return torch.stack(symile_anchor_losses(embeddings, logit_scale, negatives,
-                                            generator=generator, chunk_size=chunk_size)).mean()
+                                            generator=generator, chunk_size=chunk_size,
+                                            memory_budget=memory_budget)).mean()
 
 
 def symile_anchor_losses(embeddings: Sequence[Tensor], logit_scale: Tensor | float,
                          negatives: Negatives = "n", *,
                          generator: torch.Generator | None = None,
-                         chunk_size: int = 64) -> list[Tensor]:
+                         chunk_size: int | None = None,
+                         memory_budget: int = DEFAULT_MEMORY_BUDGET) -> list[Tensor]:
     """The M per-anchor cross-entropies (scalars, in modality order) of M >= 2 aligned
     batches (N, D).
 
     `generator` draws the "n" permutations (reproducible for a seeded generator). With
     `generator=None` the "n" scheme uses a fixed, documented derangement instead of random
     permutations: non-anchor modality k is rolled by k + 1 rows (no global RNG is ever used).
-    `chunk_size` ("n_squared" only): how many rows of the first non-anchor modality (for
-    M > 3: of the tuples of all but the last non-anchor modality) one chunk pairs with every
-    row of the last; a chunk holds a (N, chunk_size · N) logit block.
+    "n_squared" only (memory and speed, never results): `chunk_size` rows of the middle
+    modalities (for M > 3 their tuples) per block, each block a (chunk_size · N, N) logit
+    matrix; `None` (default) sizes blocks to `memory_budget` bytes of working set
+    (`symile_n2.DEFAULT_MEMORY_BUDGET`, 8 MiB).
     """
     check_embeddings("embeddings", embeddings, min_count=2)
     check_logit_scale(logit_scale)
     if negatives not in ("n", "n_squared"):
         raise ValueError(f"negatives: must be 'n' or 'n_squared', got {negatives!r}")
-    if chunk_size < 1:
+    if chunk_size is not None and chunk_size < 1:
         raise ValueError(f"chunk_size: must be >= 1, got {chunk_size}")
+    if negatives == "n_squared":
+        return _anchor_losses_n_squared(embeddings, logit_scale, chunk_size, memory_budget)
     scale = torch.as_tensor(logit_scale, dtype=embeddings[0].dtype, device=embeddings[0].device)
     terms = []
     for a, anchor in enumerate(embeddings):
         others = [emb for m, emb in enumerate(embeddings) if m != a]
-        if negatives == "n":
-            terms.append(_anchor_loss_n(anchor, others, scale, generator))
-        else:
-            terms.append(_anchor_loss_n_squared(anchor, others, scale, chunk_size))
+        terms.append(_anchor_loss_n(anchor, others, scale, generator))
     return terms
+
+
+def _anchor_losses_n_squared(embeddings: Sequence[Tensor], logit_scale: Tensor | float,
+                             chunk_size: int | None, memory_budget: int) -> list[Tensor]:
+    """Cross-entropy of each anchor against all N^(M-1) tuples of the other modalities."""
+    dtype = torch.float32
+    for emb in embeddings:  # bf16 / fp16 inputs are computed in float32, float64 in float64
+        dtype = torch.promote_types(dtype, emb.dtype)
+    n, d = embeddings[0].shape
+    plan = plan_blocks(n, d, len(embeddings), dtype.itemsize, chunk_size, memory_budget)
+    with torch.autocast(device_type=embeddings[0].device.type, enabled=False):
+        embs = [emb.to(dtype) for emb in embeddings]
+        scale = torch.as_tensor(logit_scale, dtype=dtype, device=embs[0].device)
+        lses = log_partitions(embs, scale, plan)  # M × (N,)
+        positive = scale * mip(*embs)  # (N,) the true tuple (i, …, i), the same for every anchor
+        return [(lse - positive).mean() for lse in lses]
 
 
 def _permutation(n: int, k: int, generator: torch.Generator | None,
@@ -87,68 +109,3 @@ def _anchor_loss_n(anchor: Tensor, others: list[Tensor], scale: Tensor,
     logits = torch.where(eye, positive[:, None], logits)  # (i, i) holds the true tuple
     labels = torch.arange(n, device=anchor.device)
     return torch.nn.functional.cross_entropy(logits, labels)
-
-
-def _anchor_loss_n_squared(anchor: Tensor, others: list[Tensor], scale: Tensor,
-                           chunk_size: int) -> Tensor:
-    """Cross-entropy against all N^(M-1) tuples via a chunked log-sum-exp."""
-    n = anchor.shape[0]
-    prefix, last = others[:-1], others[-1]
-    num_prefix = n ** len(prefix)  # tuples of the non-last non-anchor rows (1 when M = 2)
-    needs_grad = torch.is_grad_enabled() and any(
-        t.requires_grad for t in (anchor, scale, *others))
-    chunk_lse = []
-    for start in range(0, num_prefix, chunk_size):
-        rows = torch.arange(start, min(start + chunk_size, num_prefix), device=anchor.device)
-        if needs_grad:  # recompute the block in backward instead of keeping N³ logits alive
-            lse = _RecomputedBlockLSE.apply(anchor, scale, last, rows, *prefix)
-        else:
-            lse = _block_lse(anchor, scale, last, rows, *prefix)
-        chunk_lse.append(lse)
-    total = torch.logsumexp(torch.stack(chunk_lse, dim=1), dim=1)  # (N,)
-    positive = scale * mip(anchor, *others)  # (N,)
-    return (total - positive).mean()
-
-
-class _RecomputedBlockLSE(torch.autograd.Function):
-    """`_block_lse` that keeps only its inputs and recomputes the block in backward.
-
-    A hand-rolled checkpoint: torch.utils.checkpoint costs tens of milliseconds a call here
-    (its dynamo guard), which dominates small batches. First-order gradients only.
-    """
-
-    @staticmethod
-    def forward(ctx: Any, anchor: Tensor, scale: Tensor, last: Tensor, rows: Tensor,
-                *prefix: Tensor) -> Tensor:
-        ctx.save_for_backward(anchor, scale, last, rows, *prefix)
-        return _block_lse(anchor, scale, last, rows, *prefix)
-
-    @staticmethod
-    def backward(ctx: Any, grad_out: Tensor) -> tuple[Tensor | None, ...]:
-        anchor, scale, last, rows, *prefix = ctx.saved_tensors
-        inputs = [anchor, scale, last, *prefix]
-        needs = [ctx.needs_input_grad[i] for i in (0, 1, 2)] + list(ctx.needs_input_grad[4:])
-        leaves = [t.detach().requires_grad_(n) for t, n in zip(inputs, needs, strict=True)]
-        with torch.enable_grad():
-            out = _block_lse(leaves[0], leaves[1], leaves[2], rows, *leaves[3:])
-        wanted = [t for t, n in zip(leaves, needs, strict=True) if n]
-        grads = iter(torch.autograd.grad(out, wanted, grad_out))
-        full = [next(grads) if n else None for n in needs]
-        return (full[0], full[1], full[2], None, *full[3:])
-
-
-def _block_lse(anchor: Tensor, scale: Tensor, last: Tensor, rows: Tensor,
-               *prefix: Tensor) -> Tensor:
-    """log-sum-exp over the logits of the tuples whose prefix index lies in `rows` -> (N,)."""
-    n, d = last.shape
-    if prefix:
-        picked = []
-        for j, emb in enumerate(prefix):  # decode the flat prefix index into base-N digits
-            digit = (rows // n ** (len(prefix) - 1 - j)) % n
-            picked.append(emb[digit])
-        head = elementwise_product(picked)  # (c, D)
-        block = (head[:, None, :] * last[None, :, :]).reshape(-1, d)  # (c·N, D)
-    else:
-        block = last  # M = 2: the only non-anchor modality, (N, D)
-    logits = scale * (anchor @ block.T)  # (N, c·N)
-    return torch.logsumexp(logits, dim=1)

@@ -18,6 +18,7 @@ import torch
 from torch import Tensor
 
 from robustlab.core import mip_scores, symile_anchor_losses
+from robustlab.core.symile_n2 import DEFAULT_MEMORY_BUDGET
 from robustlab.data.batch import Batch
 from robustlab.methods.base import (
     COMMON_SEARCH_SPACE,
@@ -43,19 +44,24 @@ from robustlab.search_space import Distribution
 @dataclass(frozen=True)
 class SymileOptions:
     """negatives: "n" (O(N) sampled) or "n_squared" (all pairs); normalize: L2-normalise the
-    embeddings; logit_scale_init: initial log scale s (clamped at log 100 in use);
-    chunk_size: rows per chunk of the n_squared log-sum-exp (memory, not results)."""
+    embeddings; logit_scale_init: initial log scale s (clamped at log 100 in use).
+    n_squared only (memory and speed, never results): memory_budget_mib bounds the loss's
+    working memory (blocks, plus forward logits kept for the backward); chunk_size pins the
+    rows of the middle modality per block (null: sized automatically)."""
 
     negatives: Literal["n", "n_squared"] = "n"
     normalize: bool = True
     logit_scale_init: float = DEFAULT_LOG_SCALE
-    chunk_size: int = 64
+    chunk_size: int | None = None
+    memory_budget_mib: float = DEFAULT_MEMORY_BUDGET / 2**20
 
     def __post_init__(self) -> None:
         check_choice(self, "negatives", ("n", "n_squared"))
         check_bool(self, "normalize")
         check_float(self, "logit_scale_init", -10.0, LOG_SCALE_MAX)
-        check_int(self, "chunk_size", 1)
+        if self.chunk_size is not None:
+            check_int(self, "chunk_size", 1)
+        check_float(self, "memory_budget_mib", 0.0, 2.0**20, low_open=True)
 
 
 @register("symile")
@@ -76,9 +82,11 @@ class Symile(EmbeddingMethod):
 
     def loss(self, batch: Batch, generator: torch.Generator | None = None) -> dict[str, Tensor]:
         g = default_generator(generator)
+        budget = max(1, int(self.options.memory_budget_mib * 2**20))  # bytes
         losses = symile_anchor_losses(self.embed_batch(batch, g), self.logit_scale(),
                                       self.options.negatives, generator=g,
-                                      chunk_size=self.options.chunk_size)
+                                      chunk_size=self.options.chunk_size,
+                                      memory_budget=budget)
         # "loss" = core.symile_loss; one named term per anchor modality
         return mean_of_terms({f"anchor_{m}": v for m, v in zip(self.modalities, losses,
                                                                strict=True)})

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from robustlab.core import clip_loss, gated_symile_loss, symile_loss
+from robustlab.core import clip_loss, gated_symile_loss, symile_anchor_losses, symile_loss
 from robustlab.methods.common import LogitScale
 
 
@@ -60,6 +60,26 @@ def test_symile_n_samples_negatives_and_n_squared_does_not(build, batch):
     model = build("symile", negatives="n_squared")
     losses = {model.loss(batch, torch.Generator().manual_seed(s))["loss"].item() for s in range(3)}
     assert len(losses) == 1  # all N² negatives: nothing is sampled
+
+
+def test_symile_memory_budget_reaches_the_core_and_changes_no_result(build, batch, monkeypatch):
+    seen = []
+
+    def spy(*args, **kwargs):
+        seen.append((kwargs["memory_budget"], kwargs["chunk_size"]))
+        return symile_anchor_losses(*args, **kwargs)
+
+    monkeypatch.setattr("robustlab.methods.symile.symile_anchor_losses", spy)
+    runs = []
+    for mib in (128.0, 1e-4):  # every logit kept / one row per block, all recomputed
+        model = build("symile", negatives="n_squared", memory_budget_mib=mib)
+        loss = model.loss(batch, torch.Generator().manual_seed(0))["loss"]
+        loss.backward()
+        runs.append((loss.detach(), [p.grad for p in model.parameters() if p.grad is not None]))
+    assert seen == [(128 * 2**20, None), (104, None)]
+    torch.testing.assert_close(runs[0][0], runs[1][0])
+    for kept, recomputed in zip(runs[0][1], runs[1][1], strict=True):
+        torch.testing.assert_close(kept, recomputed)
 
 
 def test_symile_score_is_the_mip(build, batch):
