@@ -8,12 +8,12 @@ for orthonormal ones. Aligned tuples span little volume, so the score of a tuple
 
 Closed form. Every entry of G is an inner product. For an anchor batch (B1, D) against
 tuples (B2, D) (row j of every `others` tensor is one tuple), write G in blocks,
-`G = [[‖a‖², qᵀ], [q, H]]`: `q_p = ⟨a_i, o_p,j⟩` is a (B1, B2) matmul, `H_pr = ⟨o_p,j, o_r,j⟩`
-a (1, B2) row-wise dot. Then, exactly (also for singular H),
+`G = [[‖a‖², qᵀ], [q, H]]`: `q_p = ⟨a_i, o_p,j⟩` is a (B2, B1) matmul, `H_pr = ⟨o_p,j, o_r,j⟩`
+a row-wise dot per tuple. Then, exactly (also for singular H),
     det G = ‖a‖² det H − qᵀ adj(H) q,
-with det H and the adjugate adj(H) from cofactors of the tuple-side (1, B2) entries. For three
+with det H and the adjugate adj(H) from cofactors of the tuple-side (B2, 1) entries. For three
 modalities that is the 3×3 determinant written out in the six dot products: two matmuls and a
-few (B1, B2) products, never a (B1, B2, D) tensor and never `torch.det` on (B1, B2, 3, 3)
+few elementwise products, never a (B1, B2, D) tensor and never `torch.det` on (B1, B2, 3, 3)
 stacks (which the reference builds). Rounding can push det G of a degenerate tuple slightly
 below 0, so it is clamped at `eps` before the square root, which also keeps the gradient
 finite when two vectors coincide. Computed in float32 at least, autocast off (`_precision`).
@@ -42,7 +42,7 @@ def gram_volumes(anchor: Tensor, *others: Tensor, eps: float = 1e-8) -> Tensor:
     with full_precision(anchor):
         dt = compute_dtype(anchor, *others)
         tuples = TupleTerms.of([o.to(dt) for o in others])
-        return _volumes(anchor.to(dt), tuples, eps)
+        return _volumes(anchor.to(dt), tuples, eps).T  # (B1, B2)
 
 
 def gram_scores(context: Sequence[Tensor], candidates: Tensor, *, eps: float = 1e-8,
@@ -57,7 +57,7 @@ def gram_scores(context: Sequence[Tensor], candidates: Tensor, *, eps: float = 1
     with full_precision(candidates):
         dt = compute_dtype(candidates, *context)
         tuples = TupleTerms.of([c.to(dt) for c in context])  # the query side, once
-        parts = [-_volumes(chunk.to(dt), tuples, eps).T  # (B, c)
+        parts = [-_volumes(chunk.to(dt), tuples, eps)  # (B, c)
                  for chunk in candidates.split(chunk_size)]
     if not parts:
         return candidates.new_zeros((context[0].shape[0], 0), dtype=dt)
@@ -104,23 +104,24 @@ def symmetric_cross_entropy(logits: Tensor) -> Tensor:
 @dataclass(frozen=True)
 class TupleTerms:
     """The tuple side of G, computed once per batch of tuples: H = [⟨o_p, o_r⟩] (entries
-    (1, B2)), det H and adj(H)."""
+    (B2, 1)), det H and adj(H)."""
 
-    others: list[Tensor]     # k × (B2, D)
-    det_h: Tensor            # (1, B2)
-    adj_h: list[list[Tensor]]  # k × k × (1, B2)
+    others: list[Tensor]       # k × (B2, D)
+    det_h: Tensor              # (B2, 1)
+    adj_h: list[list[Tensor]]  # k × k × (B2, 1)
 
     @classmethod
     def of(cls, others: list[Tensor]) -> TupleTerms:
-        h = [[(op * orr).sum(dim=-1)[None] for orr in others] for op in others]  # k×k (1, B2)
+        h = [[(op * orr).sum(dim=-1)[:, None] for orr in others] for op in others]  # (B2, 1)
         return cls(others, _det(h), _adjugate(h))
 
 
 def _volumes(anchor: Tensor, tuples: TupleTerms, eps: float) -> Tensor:
-    """sqrt(max(‖a‖² det H − qᵀ adj(H) q, eps)) -> (B1, B2)."""
-    aa = (anchor * anchor).sum(dim=-1)[:, None]  # (B1, 1)
-    q = [anchor @ o.T for o in tuples.others]  # k × (B1, B2): the only D-sized work
-    det = aa * tuples.det_h  # (B1, B2)
+    """sqrt(max(‖a‖² det H − qᵀ adj(H) q, eps)) -> (B2, B1), tuples as rows (so retrieval
+    scores come out (queries, candidates) without a transposed copy)."""
+    aa = (anchor * anchor).sum(dim=-1)[None]  # (1, B1)
+    q = [o @ anchor.T for o in tuples.others]  # k × (B2, B1): the only D-sized work
+    det = aa * tuples.det_h  # (B2, B1)
     for p in range(len(q)):
         det = det - tuples.adj_h[p][p] * q[p] * q[p]
         for r in range(p + 1, len(q)):  # adj(H) is symmetric: each off-diagonal pair twice

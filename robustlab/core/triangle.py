@@ -9,11 +9,13 @@ both clamped at 0 (rounding can push the difference below it). The surrogate is 
 squared area (that would be a quarter of the difference); the name follows the reference.
 Aligned tuples span small triangles, so the score of a tuple is −area.
 
-Closed form. For anchor rows a_i (B1, D) against tuples (b_j, c_j) (B2, D):
-    ‖u‖² = ‖a_i‖² + ‖b_j‖² − 2⟨a_i, b_j⟩      ‖v‖² = ‖a_i‖² + ‖c_j‖² − 2⟨a_i, c_j⟩
-    ⟨u, v⟩ = ‖a_i‖² − ⟨a_i, b_j⟩ − ⟨a_i, c_j⟩ + ⟨b_j, c_j⟩
-two (B1, B2) matmuls and per-row norms; never a (B1, B2, D) tensor. Float32 at least, autocast
-off (`_precision`).
+Closed form. Any vertex gives the same area; we take the sides from b: for anchor rows a_i
+(B1, D) against tuples (b_j, c_j) (B2, D), with the tuple's own side w_j = c_j − b_j,
+    ‖a_i − b_j‖² = ‖a_i‖² + ‖b_j‖² − 2⟨a_i, b_j⟩      ⟨a_i − b_j, w_j⟩ = ⟨a_i, w_j⟩ − ⟨b_j, w_j⟩
+    surrogate = ½ (‖a_i − b_j‖² ‖w_j‖² − ⟨a_i − b_j, w_j⟩²)
+two (B2, B1) matmuls and per-row terms; never a (B1, B2, D) tensor. (Expanding ‖u‖², ‖v‖² and
+⟨u, v⟩ from a costs more elementwise passes, and w_j is exact where c_j − b_j would cancel.)
+Float32 at least, autocast off (`_precision`).
 
 The reference's defect. Its memory-efficient form (`compute_triangle_area_matrix_efficient`,
 the one its loss trains with) takes the cross term from the full matrix `b @ cᵀ`, i.e.
@@ -27,6 +29,7 @@ diagonal agrees, so its negatives are scored on triangles that do not exist. Its
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor
@@ -43,15 +46,15 @@ def triangle_areas(anchor: Tensor, b: Tensor, c: Tensor, squared: bool = True,
     _check_triangle_args(anchor, b, c, eps)
     with full_precision(anchor):
         dt = compute_dtype(anchor, b, c)
-        a, b, c = anchor.to(dt), b.to(dt), c.to(dt)
-        bc = (b * c).sum(dim=-1)[None]  # (1, B2): ⟨b_j, c_j⟩, the tuple's own cross term
-        return _area(a, b, c, bc, squared, eps)
+        sides = TupleSides.of(b.to(dt), c.to(dt))
+        return _finish(_doubled_area_sq(sides, anchor.to(dt)), squared, eps).T  # (B1, B2)
 
 
 def triangle_areas_reference_bug(anchor: Tensor, b: Tensor, c: Tensor, squared: bool = True,
                                  eps: float = 1e-8) -> Tensor:
-    """The reference's memory-efficient form, defect included: ⟨b_i, c_j⟩ in place of
-    ⟨b_j, c_j⟩ (needs B1 == B2). Equals `triangle_areas` on the diagonal only."""
+    """The reference's memory-efficient form, defect included: its expansion from a with
+    ⟨b_i, c_j⟩ in place of ⟨b_j, c_j⟩ (needs B1 == B2). Equals `triangle_areas` on the
+    diagonal only."""
     _check_triangle_args(anchor, b, c, eps)
     if anchor.shape[0] != b.shape[0]:
         raise ValueError(f"anchor: the reference form needs as many rows as b, got "
@@ -59,7 +62,12 @@ def triangle_areas_reference_bug(anchor: Tensor, b: Tensor, c: Tensor, squared: 
     with full_precision(anchor):
         dt = compute_dtype(anchor, b, c)
         a, b, c = anchor.to(dt), b.to(dt), c.to(dt)
-        return _area(a, b, c, b @ c.T, squared, eps)  # (B, B) cross term: the defect
+        a2 = (a * a).sum(dim=-1, keepdim=True)  # (B, 1)
+        ab, ac, bc = a @ b.T, a @ c.T, b @ c.T  # (B, B); bc[i, j] = ⟨b_i, c_j⟩: the defect
+        uu = a2 + (b * b).sum(dim=-1)[None] - 2 * ab
+        vv = a2 + (c * c).sum(dim=-1)[None] - 2 * ac
+        uv = a2 - ab - ac + bc
+        return _finish(uu * vv - uv * uv, squared, eps)
 
 
 def triangle_scores(context: Sequence[Tensor], candidates: Tensor, *, squared: bool = True,
@@ -76,10 +84,13 @@ def triangle_scores(context: Sequence[Tensor], candidates: Tensor, *, squared: b
     check_candidates(candidates, context[0].shape[1])
     if not isinstance(chunk_size, int) or chunk_size < 1:
         raise ValueError(f"chunk_size: must be an int >= 1, got {chunk_size!r}")
-    parts = [-triangle_areas(chunk, context[0], context[1], squared, eps).T  # (B, c)
-             for chunk in candidates.split(chunk_size)]
-    if not parts:
+    _check_eps(eps)
+    with full_precision(candidates):
         dt = compute_dtype(candidates, *context)
+        sides = TupleSides.of(context[0].to(dt), context[1].to(dt))  # the query side, once
+        parts = [-_finish(_doubled_area_sq(sides, chunk.to(dt)), squared, eps)  # (B, c)
+                 for chunk in candidates.split(chunk_size)]
+    if not parts:
         return candidates.new_zeros((context[0].shape[0], 0), dtype=dt)
     return torch.cat(parts, dim=1)  # (B, C)
 
@@ -123,16 +134,36 @@ def triangle_anchor_losses(embeddings: Sequence[Tensor], logit_scale: Tensor | f
     return terms
 
 
-def _area(a: Tensor, b: Tensor, c: Tensor, bc: Tensor, squared: bool, eps: float) -> Tensor:
-    """The area (surrogate) from the dot products; `bc` the cross term, broadcastable to
-    (B1, B2)."""
-    aa = (a * a).sum(dim=-1)[:, None]  # (B1, 1)
-    bb, cc = (b * b).sum(dim=-1)[None], (c * c).sum(dim=-1)[None]  # (1, B2)
-    ab, ac = a @ b.T, a @ c.T  # (B1, B2): the only D-sized work
-    uu = aa + bb - 2 * ab  # ‖a_i − b_j‖²
-    vv = aa + cc - 2 * ac  # ‖a_i − c_j‖²
-    uv = aa - ab - ac + bc  # ⟨a_i − b_j, a_i − c_j⟩
-    det = (uu * vv - uv * uv).clamp_min(0.0)  # (B1, B2)
+@dataclass(frozen=True)
+class TupleSides:
+    """The tuple side of the closed form, computed once per batch of tuples (b_j, c_j)."""
+
+    b: Tensor   # (B2, D)
+    w: Tensor   # (B2, D): c_j − b_j, the tuple's own side
+    bb: Tensor  # (B2, 1): ‖b_j‖²
+    ww: Tensor  # (B2, 1): ‖w_j‖²
+    bw: Tensor  # (B2, 1): ⟨b_j, w_j⟩
+
+    @classmethod
+    def of(cls, b: Tensor, c: Tensor) -> TupleSides:
+        w = c - b
+        return cls(b, w, (b * b).sum(dim=-1, keepdim=True), (w * w).sum(dim=-1, keepdim=True),
+                   (b * w).sum(dim=-1, keepdim=True))
+
+
+def _doubled_area_sq(sides: TupleSides, anchor: Tensor) -> Tensor:
+    """(2 · area)² = ‖a_i − b_j‖² ‖w_j‖² − ⟨a_i − b_j, w_j⟩² -> (B2, B1), tuples as rows."""
+    aa = (anchor * anchor).sum(dim=-1)[None]  # (1, B1)
+    ab = sides.b @ anchor.T  # (B2, B1): the D-sized work, with the next line
+    aw = sides.w @ anchor.T
+    uu = aa + sides.bb - 2 * ab  # ‖a_i − b_j‖²
+    uw = aw - sides.bw  # ⟨a_i − b_j, w_j⟩
+    return uu * sides.ww - uw * uw
+
+
+def _finish(det: Tensor, squared: bool, eps: float) -> Tensor:
+    """Clamp the (2 · area)² at 0 (rounding), then the surrogate ½ det or the area."""
+    det = det.clamp_min(0.0)
     return 0.5 * det if squared else 0.5 * (det + eps).sqrt()
 
 
@@ -142,5 +173,9 @@ def _check_triangle_args(anchor: Tensor, b: Tensor, c: Tensor, eps: float) -> No
         shape = tuple(anchor.shape) if isinstance(anchor, Tensor) else type(anchor).__name__
         raise ValueError(f"anchor: expected shape (B1, {b.shape[1]}) (the width of b and c), "
                          f"got {shape}")
+    _check_eps(eps)
+
+
+def _check_eps(eps: float) -> None:
     if not eps > 0:
         raise ValueError(f"eps: must be > 0, got {eps}")
