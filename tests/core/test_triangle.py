@@ -228,13 +228,17 @@ def test_runs_in_float32_under_bf16_autocast(vs, squared):
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 @pytest.mark.parametrize("squared", [True, False])
 def test_identical_vertices_give_finite_gradients(squared, dtype):
-    v = randn(0, (4, 6), dtype)
+    """Small-integer entries: every dot product is exact, so the area is exactly 0."""
+    v = torch.randint(-3, 4, (4, 6), generator=torch.Generator().manual_seed(0)).to(dtype)
     leaves = [v.clone().requires_grad_() for _ in range(3)]
     areas = triangle_areas(*leaves, squared=squared)
     loss = triangle_loss(leaves, 10.0, squared)
     (areas.sum() + loss).backward()
     for leaf in leaves:
         assert leaf.grad is not None and torch.isfinite(leaf.grad).all()
+    want = 0.0 if squared else 0.5 * math.sqrt(1e-8)  # exactly degenerate: on the floor
+    torch.testing.assert_close(areas.diagonal().detach().double(),
+                               torch.full((4,), want, dtype=torch.float64))
 
 
 @settings(max_examples=20)
