@@ -7,7 +7,15 @@ built-in method; `METHODS.names()` lists them, `METHODS.get(name)` returns the c
 >>> model = cls.build(cls.Options(), {"a": 4, "b": 4, "c": 4}, ENCODERS.get("mlp")(dim=8))
 """
 
-from robustlab.methods import clip, comm, coral, gated_symile, symile  # noqa: F401 (registers)
+from robustlab.methods import (  # noqa: F401 (registers)
+    clip,
+    comm,
+    coral,
+    gated_symile,
+    gram,
+    symile,
+    triangle,
+)
 from robustlab.methods.base import METHODS, Method, Query, options_from
 from robustlab.methods.encoders import ENCODERS
 

@@ -30,6 +30,8 @@ SWITCHES: dict[str, list[dict[str, object]]] = {
                      {"gate_type": "softmax", "hard_missing": True}],
     "comm": [{"pair_views": True}],
     "coral": [{"ortho_weight": 0.0}],
+    "gram": [{"normalize": False}],
+    "triangle": [{"squared": False}, {"normalize": False}, {"reference_bug_compat": True}],
 }
 VARIANTS = [(name, {}) for name in NAMES] + [
     (name, options) for name in NAMES for options in SWITCHES.get(name, [])
@@ -41,8 +43,8 @@ def variant_id(variant: tuple[str, dict[str, object]]) -> str:
     return "-".join([name, *(f"{k}={v}" for k, v in options.items())])
 
 
-def test_registry_holds_the_five_methods():
-    assert NAMES == ["clip", "comm", "coral", "gated_symile", "symile"]
+def test_registry_holds_the_seven_methods():
+    assert NAMES == ["clip", "comm", "coral", "gated_symile", "gram", "symile", "triangle"]
     for name in NAMES:
         cls = METHODS.get(name)
         assert cls.name == name and cls.__module__ == f"robustlab.methods.{name}"

@@ -41,7 +41,7 @@ def test_missing_modality_smoke_writes_the_results(tmp_path: Path, cli: Any) -> 
     print(f"missing_modality --smoke wall time: {wall:.1f} s")
     assert not [p for p in home.rglob("*") if "ray" in p.name.lower()], "Ray wrote to $HOME"
     manifest = json.loads((out / "manifest.json").read_text())
-    variants = ["clip", "symile", "gated_symile", "comm", "coral"]
+    variants = ["clip", "symile", "gated_symile", "gram", "triangle", "comm", "coral"]
     n_test = manifest["dataset"]["sizes"]["test"]
     conditions = manifest["conditions"]
     assert conditions[0] == "clean" and len(conditions) == 13
@@ -57,7 +57,7 @@ def test_missing_modality_smoke_writes_the_results(tmp_path: Path, cli: Any) -> 
     assert not clean["perturbed"].any() and set(clean["cond_op"]) == {"clean"}
     trials = pl.read_parquet(out / "trials.parquet")
     check_columns(trials, TRIAL_COLUMNS, "trials.parquet")
-    assert trials.group_by("method").len().sort("method")["len"].to_list() == [2] * 5
+    assert trials.group_by("method").len().sort("method")["len"].to_list() == [2] * len(variants)
     for name in variants:  # equal budgets, recorded
         budget = manifest["methods"][name]["budget"]
         assert budget["trials"] == 2 and budget["epochs"] == 4, (name, budget)
