@@ -1,8 +1,8 @@
 """Slice columns as the report reads them: a column by name, or a numeric column cut into
 quantile bins (`report.slices: [site, {column: age, bins: 4}]`).
 
-Bins are drawn once per study, over the distinct test examples (every condition, method and
-seed sees the same bins): the edges are the 0, 1/k, …, 1 quantiles of the column's values
+Bins are drawn once per study, over the distinct scored test examples (every condition,
+method and seed sees the same bins; queries left unscored for a missing target do not count): the edges are the 0, 1/k, …, 1 quantiles of the column's values
 (inverted-CDF quantiles, so every edge is a value that occurs), repeated edges merge, and the
 bins are half-open `[lo, hi)` with the last one closed `[lo, hi]`. A value equal to an inner
 edge belongs to the bin above it. Labels show the edges with as few digits as keep them

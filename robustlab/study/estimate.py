@@ -50,7 +50,11 @@ def estimate(plan: Plan) -> Estimate:
     train = plan.dataset.split("train")
     batch = min(plan.train.batch_size, len(train), TIMING_BATCH)
     scale = min(plan.train.batch_size, len(train)) / batch
-    step_s = {v.name: _step_time(plan, v, batch, threads) * scale for v in plan.variants}
+    timed: dict[str, float] = {}  # variants differing only in what they train under share one
+    for v in plan.variants:
+        key = repr((v.method, v.options))
+        timed.setdefault(key, _step_time(plan, v, batch, threads) * scale)
+    step_s = {v.name: timed[repr((v.method, v.options))] for v in plan.variants}
     steps = max(1, len(train) // plan.train.batch_size) * budget.epochs  # per run
     runs = resources.concurrency
     tuning = sum(budget.trials * steps * t for t in step_s.values()) / runs
@@ -88,22 +92,25 @@ def _step_time(plan: Plan, variant: Variant, batch: int, threads: int) -> float:
 
 def describe(est: Estimate, plan: Plan) -> list[str]:
     """The estimate as `--dry-run` prints it."""
-    from robustlab.study.progress import duration
-
     ms = ", ".join(f"{name} {1000 * t:.3g} ms" for name, t in est.step_s.items())
     asha = ("; ASHA stops trials early, so tuning may take less"
             if plan.spec.budget.scheduler == "asha" else "")
-    return [f"rough wall time on this machine: ~{duration(_round(est.total_s))} (tuning "
-            f"~{duration(_round(est.tuning_s))}, final runs ~{duration(_round(est.finals_s))}; "
+    return [f"rough wall time on this machine: ~{rough(est.total_s)} (tuning "
+            f"~{rough(est.tuning_s)}, final runs ~{rough(est.finals_s)}; "
             f"{est.concurrency} run{'s' if est.concurrency != 1 else ''} at once)",
             f"  per training step at batch {plan.train.batch_size} (timed on "
             f"{est.timed_batch} rows, {STEPS} steps after {WARMUP} warm-up): {ms}",
             "  not counted: Ray and trial start-up, evaluation" + asha]
 
 
-def _round(seconds: float) -> float:
-    """Two significant figures: an estimate this rough should not look precise."""
-    if seconds <= 0:
-        return 0.0
-    digits = 1 - math.floor(math.log10(seconds))
-    return round(seconds, digits)
+def rough(seconds: float) -> str:
+    """Two significant figures in the largest fitting unit: 40 s, 3.5 min, 35 min, 1.2 h (an
+    estimate this rough should not look precise)."""
+    for unit, size in (("h", 3600.0), ("min", 60.0)):
+        if seconds >= size:
+            return f"{_two_figures(seconds / size):g} {unit}"
+    return f"{_two_figures(max(seconds, 0.0)):g} s"
+
+
+def _two_figures(x: float) -> float:
+    return 0.0 if x <= 0 else round(x, 1 - math.floor(math.log10(x)))

@@ -70,7 +70,8 @@ def short(value: object) -> str:
                            for f in dataclasses.fields(value))
         return f"{type(value).__name__}({fields})"
     if isinstance(value, float):
-        return f"{value:.3g}"
+        text = f"{value:.3g}"  # 2.66, 0.1, 1e-06; and 1.0 stays a float
+        return text if any(c in text for c in ".en") else f"{text}.0"
     if isinstance(value, tuple | list):
         return "(" + ", ".join(short(v) for v in value) + ("," if len(value) == 1 else "") + ")"
     return repr(value)
