@@ -2,11 +2,12 @@
 quantile bins (`report.slices: [site, {column: age, bins: 4}]`).
 
 Bins are drawn once per study, over the distinct scored test examples (every condition,
-method and seed sees the same bins; queries left unscored for a missing target do not count): the edges are the 0, 1/k, …, 1 quantiles of the column's values
-(inverted-CDF quantiles, so every edge is a value that occurs), repeated edges merge, and the
-bins are half-open `[lo, hi)` with the last one closed `[lo, hi]`. A value equal to an inner
-edge belongs to the bin above it. Labels show the edges with as few digits as keep them
-apart; a null value is its own slice, "(missing)".
+method and seed sees the same bins; queries left unscored for a missing target do not count):
+the edges are the 0, 1/k, …, 1 quantiles of the column's values (inverted-CDF quantiles, so
+every edge is a value that occurs), repeated edges merge, and the bins are half-open
+`[lo, hi)` with the last one closed `[lo, hi]`. A value equal to an inner edge belongs to the
+bin above it. Labels show the edges with as few digits as keep them apart; a null (or NaN)
+value is its own slice, "(missing)".
 
 With no slices declared, the report searches `perturbed_modality`, `observed` (when the data
 have missing modalities), every metadata column with at most `MAX_AUTO_SLICE_VALUES` values,
