@@ -30,9 +30,14 @@ PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#0
 MARKERS = ("o", "s", "^", "D", "v", "P")
 DASHES = ("-", "--", ":", "-.")
 _RC: dict[Any, Any] = {"svg.fonttype": "none", "font.size": 9, "axes.spines.top": False,
-       "axes.spines.right": False}
+       "axes.spines.right": False,
+       # text stays text; a short font list, as every <text> element repeats it
+       "font.family": "sans-serif", "font.sans-serif": ["DejaVu Sans", "Arial"]}
 _NO_METADATA = {"Creator": None, "Date": None, "Format": None, "Type": None}
 _ID = re.compile(r'\bid="([^"]+)"')
+_ATTRIBUTE = re.compile(r'="([^"]*)"')
+_DIGITS = re.compile(r"(\d\.\d\d)\d+")  # coordinates beyond 0.01 pt: invisible
+_INDENT = re.compile(r"\n[ \t]+")
 _REF = re.compile(r'(href="#|url\(#)([^")]+)')
 
 
@@ -74,13 +79,16 @@ def line_style(index: int) -> dict[str, Any]:
 
 
 def to_svg(fig: Figure, key: str) -> InlineSvg:
-    """Serialise `fig` to SVG without the XML prolog, ids prefixed with `key`."""
+    """Serialise `fig` to SVG without the XML prolog, ids prefixed with `key`, coordinates
+    in attributes cut to two decimals (text content untouched)."""
     buf = io.StringIO()
     with matplotlib.rc_context({"svg.hashsalt": key}):
         fig.savefig(buf, format="svg", metadata=_NO_METADATA, bbox_inches="tight")
     text = buf.getvalue()
     text = text[text.index("<svg"):]  # drop <?xml ...?> and the DOCTYPE (not valid in HTML)
     prefix = re.sub(r"[^A-Za-z0-9_-]", "_", key)
+    text = _ATTRIBUTE.sub(lambda m: '="' + _DIGITS.sub(r"\1", m.group(1)) + '"', text)
+    text = _INDENT.sub("\n", text)  # matplotlib's pretty-printing indentation
     text = _ID.sub(lambda m: f'id="{prefix}-{m.group(1)}"', text)
     text = _REF.sub(lambda m: f"{m.group(1)}{prefix}-{m.group(2)}", text)
     return InlineSvg(text)

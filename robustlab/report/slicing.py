@@ -101,6 +101,8 @@ def with_bins(pred: pl.DataFrame, specs: Sequence[SliceSpec]
     for spec in specs:
         if spec.bins is None:
             values = pred[spec.column].drop_nulls().unique().sort().cast(pl.String).to_list()
+            if spec.column == OBSERVED_COLUMN:  # the complete rows first, then fewer
+                values.sort(key=lambda v: (-v.count("+"), v))
             order[spec.column] = values + ([MISSING_LABEL] if pred[spec.column].has_nulls()
                                            else [])
             continue

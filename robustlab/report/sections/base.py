@@ -94,12 +94,16 @@ def level_text(level: float) -> str:
 
 def level_name(study: Mapping[str, Any], op: str) -> str:
     """What a family's levels are: the grid axis the study varied for `op` (severity or
-    fraction), else "level"."""
+    fraction; several values first), else the one it set, else "level"."""
     grid = study.get("eval_grid", [])
-    for entry in grid if isinstance(grid, list) else []:
-        if isinstance(entry, dict) and entry.get("op") == op:
+    entries = [e for e in (grid if isinstance(grid, list) else [])
+               if isinstance(e, dict) and e.get("op") == op]
+    for varied in (True, False):
+        for entry in entries:
             for axis in ("severity", "fraction"):
-                if isinstance(entry.get(axis), list) and len(entry[axis]) > 1:
+                value = entry.get(axis)
+                if value is not None and (not varied or (isinstance(value, list)
+                                                         and len(value) > 1)):
                     return axis
     return "level"
 
