@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import html
+import json
 import re
 import shutil
 from pathlib import Path
@@ -129,6 +130,8 @@ def test_fairness_shows_the_budget_each_method_used(report_html: str, results_di
         assert row["wall_time_s"] == pytest.approx(mine["wall_time_s"].sum())
         assert row["param_count"] == 200_000 + 1000 * len(method)
         assert row["best_config"].startswith('{"lr": ')
+        for value in json.loads(row["best_config"]).values():  # rounded for people
+            assert value == float(f"{value:.3g}"), row["best_config"]
     assert rows["gated_symile"]["statuses"] == "2 completed, 1 stopped, 1 failed"
     fairness = section(report_html, "fairness")
     assert fairness.count("<svg") == 1
