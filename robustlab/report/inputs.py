@@ -73,12 +73,14 @@ def load_results(folder: Path) -> Results:
     if predictions.height == 0:
         raise ReportInputError(f"{path}: every row is flagged {TARGET_MISSING_COLUMN} (the "
                                "retrieval target is missing in the data); nothing to score")
+    unscored = 0
+    if predictions.height < everything.height:  # the flag exists and holds some rows
+        flagged = everything.filter(pl.col(TARGET_MISSING_COLUMN).fill_null(False))
+        unscored = flagged["example_id"].n_unique()
     order = method_order(everything["method"].unique(maintain_order=True).to_list(), manifest)
     rank = {m: i for i, m in enumerate(order)}
     predictions = (predictions.with_columns(_order=pl.col("method").replace_strict(
         rank, return_dtype=pl.Int64)).sort("_order", maintain_order=True).drop("_order"))
-    unscored = everything.height - scored(everything).height and everything.filter(
-        pl.col(TARGET_MISSING_COLUMN).fill_null(False))["example_id"].n_unique()
     return Results(folder=folder, predictions=predictions, trials=_read_trials(
         folder / TRIALS_FILE), manifest=manifest, unscored=unscored)
 
