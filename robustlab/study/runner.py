@@ -57,7 +57,7 @@ class RunOptions:
     address: str | None = None
     resume: bool = False
     smoke: bool = False
-    progress: bool | None = None  # None = when stderr is a terminal
+    progress: bool | None = None  # None: live bars on a terminal, plain lines otherwise
     command: tuple[str, ...] = ()
 
 
