@@ -20,7 +20,17 @@ predictions.parquet — one row per (method, seed, condition, example_id):
     perturbed_modality str modality changed for this example ("none" if untouched)
     op              str    per-example operator ("none" if untouched)
     severity        float  per-example severity (0.0 if untouched)
-    ... plus every metadata column of the dataset (e.g. corrupted_modality, label)
+    written by the study runner, optional for readers (older folders lack them):
+    fraction        float  per-example fraction of the operator (0.0 if untouched)
+    step<k>_perturbed / _modality / _op / _severity / _fraction   per step of a composition
+    observed        str    the modalities present in the data before any perturbation,
+                           "+"-joined in the dataset's order (e.g. "a+b+c", "a+c"; "none")
+    target_missing  bool   retrieval only: the query's target is missing in the data itself,
+                           so it cannot be retrieved; the row is kept, flagged, and left out
+                           of every statistic (`scored`)
+    label           int64  the example's class, when the dataset has labels
+    ... plus every metadata column of the dataset (e.g. corrupted_modality, site); a
+    metadata column may not take any of the names above (`is_reserved_column`)
 
 trials.parquet — one row per tuning trial:
     method str, trial_id str, config str (JSON), status str ("completed" | "stopped" |
@@ -43,6 +53,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -66,6 +77,19 @@ PREDICTION_COLUMNS: dict[str, type[pl.DataType]] = {
     "op": pl.String,
     "severity": pl.Float64,
 }
+
+# Columns the harness writes beside the contract columns (optional for readers).
+PREDICTION_OPTIONAL_COLUMNS: dict[str, type[pl.DataType]] = {
+    "fraction": pl.Float64,
+    "observed": pl.String,
+    "target_missing": pl.Boolean,
+    "label": pl.Int64,
+}
+OBSERVED_COLUMN = "observed"
+TARGET_MISSING_COLUMN = "target_missing"
+# A composition's per-step provenance (perturbations.Compose): step1_op, step2_severity, ...
+STEP_FIELDS = ("perturbed", "modality", "op", "severity", "fraction")
+_STEP_COLUMN = re.compile(r"step[0-9]+_(?:" + "|".join(STEP_FIELDS) + r")")
 
 TRIAL_COLUMNS: dict[str, type[pl.DataType]] = {
     "method": pl.String,
@@ -94,6 +118,29 @@ MANIFEST_FILE = "manifest.json"
 REPORT_FILE = "report.html"
 
 
+def is_reserved_column(name: str) -> bool:
+    """Whether the harness writes a column `name` into predictions.parquet itself (a dataset's
+    metadata column may not take such a name: it would be overwritten or misread)."""
+    return (name in PREDICTION_COLUMNS or name in PREDICTION_OPTIONAL_COLUMNS
+            or _STEP_COLUMN.fullmatch(name) is not None)
+
+
+def reserved_columns_text() -> str:
+    """The reserved names, for error messages and the README."""
+    names = [*PREDICTION_COLUMNS, *PREDICTION_OPTIONAL_COLUMNS]
+    fields = "/".join(f"_{f}" for f in STEP_FIELDS)
+    return f"{', '.join(names)} and step<k>{fields} (k = 1, 2, ...)"
+
+
+def scored(pred: pl.DataFrame) -> pl.DataFrame:
+    """The rows that count in a statistic: all but those flagged `target_missing` (a query
+    whose retrieval target is missing in the data cannot be right; it is kept in
+    predictions.parquet, flagged, and counted in the report instead)."""
+    if TARGET_MISSING_COLUMN not in pred.columns:
+        return pred
+    return pred.filter(~pl.col(TARGET_MISSING_COLUMN).fill_null(False))
+
+
 class ResultsError(ValueError):
     """A results file that breaks the contract; the message names the file and the column."""
 
@@ -117,6 +164,7 @@ def check_optional_columns(df: pl.DataFrame, schema: Mapping[str, Any], where: s
 
 def check_predictions(df: pl.DataFrame, where: str = PREDICTIONS_FILE) -> None:
     check_columns(df, PREDICTION_COLUMNS, where)
+    check_optional_columns(df, PREDICTION_OPTIONAL_COLUMNS, where)
     key = ["method", "seed", "condition", "example_id"]
     if df.select(key).is_duplicated().any():
         raise ResultsError(f"{where}: duplicate rows for (method, seed, condition, example_id)")

@@ -26,7 +26,7 @@ from robustlab.data.dataset import SPLITS, Split, TrimodalDataset
 from robustlab.data.file_readers import SUFFIXES, Column, DataFileError, read_table
 from robustlab.data.registry import DATASETS, DatasetOptions
 from robustlab.data.splitting import check_float, check_seed, seed_streams, split_sizes
-from robustlab.results import PREDICTION_COLUMNS
+from robustlab.results import is_reserved_column, reserved_columns_text
 
 NAME = "files"
 RESERVED = ("label", "example_id")
@@ -78,11 +78,11 @@ def _check_modality_names(names: tuple[str, ...]) -> None:
         raise ValueError(f"{NAME}.modalities: must be 3 distinct names, got {list(names)}")
     for name in names:
         bad = (not isinstance(name, str) or not name.isidentifier() or name in RESERVED
-               or name.startswith("mask_") or name in PREDICTION_COLUMNS)
+               or name.startswith("mask_") or is_reserved_column(name))
         if bad:
             raise ValueError(f"{NAME}.modalities: {name!r} is not a valid modality name (use an "
                              f"identifier other than {list(RESERVED)}, mask_*, or a results "
-                             "column)")
+                             f"column: {reserved_columns_text()})")
 
 
 def split_files(folder: Path) -> dict[str, Path]:
@@ -108,10 +108,12 @@ def split_files(folder: Path) -> dict[str, Path]:
 
 def load_split(path: Path, modalities: tuple[str, ...]) -> Split:
     """One split file, checked; `example_id` is -1s when the file has none."""
-    columns = read_table(path)
+    columns, nulls = read_table(path)
     _check_names(path, columns, modalities)
     n = _common_length(path, columns, modalities)
     masks = {m: _mask(path, columns, m, n) for m in modalities}
+    for m in modalities:
+        _check_nulls(path, m, nulls.get(m), masks[m])
     return Split(
         features={m: _features(path, m, columns[m], masks[m]) for m in modalities},
         masks=masks,
@@ -168,6 +170,19 @@ def _mask(path: Path, columns: Mapping[str, Column], modality: str, n: int) -> n
         raise DataFileError(path, name, f"wrong dtype/shape {mask.dtype} {mask.shape}; a mask "
                                         "is a 1-D bool array (True = present)")
     return mask
+
+
+def _check_nulls(path: Path, name: str, nulls: np.ndarray | None, mask: np.ndarray) -> None:
+    """A Parquet null (a null row, or a null inside a row) is fine where the row is marked
+    missing, and an error where it is marked present."""
+    if nulls is None:
+        return
+    bad = nulls & mask  # (N,)
+    if bad.any():
+        first = int(np.flatnonzero(bad)[0])
+        raise DataFileError(path, name, f"null in {int(bad.sum())} rows marked present (first: "
+                                        f"row {first}); a present row needs numbers in every "
+                                        f"entry; mark missing rows with mask_{name}")
 
 
 def _features(path: Path, name: str, x: Column, mask: np.ndarray) -> np.ndarray:
@@ -227,9 +242,11 @@ def _metadata(path: Path, columns: Mapping[str, Column], modalities: tuple[str, 
     for name, column in columns.items():
         if name in skip:
             continue
-        if name in PREDICTION_COLUMNS:
-            raise DataFileError(path, name, "clashes with a results column of the same name "
-                                            f"({sorted(PREDICTION_COLUMNS)}); rename it")
+        if is_reserved_column(name):
+            raise DataFileError(path, name, "is a name the harness writes into "
+                                            "predictions.parquet itself, so this metadata "
+                                            "column would be overwritten; rename it (reserved: "
+                                            f"{reserved_columns_text()})")
         if isinstance(column, np.ndarray) and column.dtype.kind not in "biufU":
             raise DataFileError(path, name, f"wrong dtype {column.dtype}; metadata columns hold "
                                             "numbers, booleans or strings")
@@ -254,10 +271,24 @@ def _check_consistent(loaded: Mapping[str, Split], paths: Mapping[str, Path]) ->
                 where = path.name if ref_has else paths["train"].name
                 raise DataFileError(path, what, f"present in only some splits (missing from "
                                                 f"{where}); give it in every split or none")
-        if part.metadata.schema != ref.metadata.schema:
-            raise DataFileError(path, None, f"metadata columns {dict(part.metadata.schema)} "
-                                            f"differ from {paths['train'].name}'s "
-                                            f"{dict(ref.metadata.schema)}")
+        _check_metadata(part.metadata.schema, ref.metadata.schema, path, paths["train"])
+
+
+def _check_metadata(schema: Mapping[str, pl.DataType], ref: Mapping[str, pl.DataType],
+                    path: Path, ref_path: Path) -> None:
+    """The same metadata columns, with the same types, as train; the error names the first
+    column that differs."""
+    for name in ref:
+        if name not in schema:
+            raise DataFileError(path, name, f"metadata column missing here but present in "
+                                            f"{ref_path.name}; give it in every split or none")
+    for name, dtype in schema.items():
+        if name not in ref:
+            raise DataFileError(path, name, f"metadata column not in {ref_path.name}; give it "
+                                            "in every split or none")
+        if dtype != ref[name]:
+            raise DataFileError(path, name, f"metadata column is {dtype} here but "
+                                            f"{ref[name]} in {ref_path.name}")
 
 
 def _with_ids(loaded: Mapping[str, Split], paths: Mapping[str, Path]) -> dict[str, Split]:

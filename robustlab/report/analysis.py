@@ -12,8 +12,11 @@ Pairwise intervals are at level 1 − alpha so that "interval excludes 0" and "p
 same statement (docs/statistics.md). Effective robustness is withheld for methods whose clean
 accuracy interval reaches the study's chance level (`chance.py`).
 
-An empty `slices` list (the study spec's default) means: search the default slices, i.e.
-`perturbed_modality` plus every metadata column with at most 20 distinct values.
+Slices (`slicing.py`): the study's `report.slices` (a column, or `{column, bins}` for quantile
+bins of a numeric column); an empty list (the default) searches `perturbed_modality`,
+`observed`, every metadata column with at most 20 distinct values and every numeric one with
+more, in quartiles. Binned columns are cut once and the bins used everywhere: the per-slice
+accuracy table, the per-slice pairwise screen and the hidden-failure search.
 """
 
 from __future__ import annotations
@@ -27,18 +30,18 @@ import polars as pl
 from robustlab import stats
 from robustlab.report.chance import Chance, chance_level
 from robustlab.report.inputs import ReportInputError, Results
+from robustlab.report.slicing import MISSING_LABEL, SliceSpec, parse_slices, with_bins
 from robustlab.results import MANIFEST_FILE, PREDICTION_COLUMNS
 
 CORRECTIONS = ("holm", "bh", "none")
 StudyCorrection = Literal["holm", "bh", "none"]
-MAX_AUTO_SLICE_VALUES = 20  # a metadata column with more distinct values is not a slice
 
 
 @dataclass(frozen=True)
 class Settings:
     """How the statistics are computed; see the module docstring for where each comes from."""
 
-    slices: tuple[str, ...]
+    slices: tuple[SliceSpec, ...]
     alpha: float = 0.05
     correction: StudyCorrection = "holm"
     reference: str = ""
@@ -60,6 +63,10 @@ class Analysis:
     hidden: pl.DataFrame | None  # None when the study names no slice column
     chance: Chance
     seeds: dict[str, int]  # training seeds per method
+    # accuracy by condition, slice_column, slice_value (None without slices); slice values
+    # as strings (bins as their labels), in display order per column (`value_order`)
+    slice_accuracy: pl.DataFrame | None = None
+    value_order: dict[str, list[str]] | None = None
 
 
 def settings_from(results: Results, seed: int = 0) -> Settings:
@@ -84,7 +91,11 @@ def settings_from(results: Results, seed: int = 0) -> Settings:
     if min_size < 1 or n_resamples < 100:
         raise ReportInputError(f"{where}: min_slice_size must be >= 1 and n_resamples >= 100, "
                                f"got {min_size} and {n_resamples}")
-    return Settings(slices=_slices(results, spec.get("slices"), where), alpha=alpha,
+    try:
+        slices = parse_slices(spec.get("slices"), results.predictions, where)
+    except ValueError as err:
+        raise ReportInputError(str(err)) from err
+    return Settings(slices=slices, alpha=alpha,
                     correction=cast(StudyCorrection, correction), reference=reference,
                     min_slice_size=min_size, n_resamples=n_resamples, seed=seed)
 
@@ -96,36 +107,26 @@ def _number(spec: dict[str, Any], key: str, default: float, where: str) -> float
     return float(value)
 
 
-def _slices(results: Results, declared: object, where: str) -> tuple[str, ...]:
-    columns = results.predictions.columns
-    if declared is None or declared == []:  # default: provenance + small metadata columns
-        meta = [c for c in columns if c not in PREDICTION_COLUMNS and c != "condition"
-                and results.predictions[c].n_unique() <= MAX_AUTO_SLICE_VALUES]
-        return ("perturbed_modality", *meta)
-    if not isinstance(declared, list) or not all(isinstance(c, str) for c in declared):
-        raise ReportInputError(f"{where}.slices must be a list of column names, got {declared!r}")
-    for name in declared:
-        if name not in columns:
-            raise ReportInputError(f"{where}.slices names {name!r}, which is not a column of "
-                                   f"predictions.parquet; valid: {columns}")
-    return tuple(declared)
-
-
 def analyse(results: Results, settings: Settings) -> Analysis:
     """Compute every frame; `settings.seed` fixes every bootstrap interval of the report.
 
     Generators 1, 2 and 5 (the pairwise tables and hidden failures) are no longer drawn from:
-    those numbers are closed-form now. They stay in the spawned list so the others keep theirs.
+    those numbers are closed-form now. They stay in the spawned list so the others keep theirs;
+    generator 6 (the per-slice accuracies) was appended after them.
     """
     pred, s = results.predictions, settings
-    gens = [np.random.default_rng(q) for q in np.random.SeedSequence(s.seed).spawn(6)]
-    slice_pairwise = hidden = None
+    gens = [np.random.default_rng(q) for q in np.random.SeedSequence(s.seed).spawn(7)]
+    slice_pairwise = hidden = slice_accuracy = order = None
     corrected: stats.Correction = "holm" if s.correction == "none" else s.correction
     if s.slices:
-        slice_pairwise = stats.pairwise_table(
-            _stack_slices(pred, s.slices), ["condition", "slice_column", "slice_value"],
-            correction="bh", alpha=s.alpha)
-        hidden = stats.hidden_failures(pred, list(s.slices), alpha=s.alpha,
+        names = [spec.column for spec in s.slices]
+        sliced, order = with_bins(pred, s.slices)
+        stacked = _stack_slices(sliced, names)
+        by = ["condition", "slice_column", "slice_value"]
+        slice_pairwise = stats.pairwise_table(stacked, by, correction="bh", alpha=s.alpha)
+        slice_accuracy = stats.accuracy_table(stacked, by, rng=gens[6],
+                                              n_resamples=s.n_resamples)
+        hidden = stats.hidden_failures(sliced, names, alpha=s.alpha,
                                        correction=corrected, min_slice_size=s.min_slice_size)
     accuracy = stats.accuracy_table(pred, ["condition"], rng=gens[0], n_resamples=s.n_resamples)
     chance = chance_level(results)
@@ -144,6 +145,8 @@ def analyse(results: Results, settings: Settings) -> Analysis:
         chance=chance,
         seeds={m: pred.filter(pl.col("method") == m)["seed"].n_unique()
                for m in results.methods},
+        slice_accuracy=slice_accuracy,
+        value_order=order,
     )
 
 
@@ -161,12 +164,12 @@ def _raw_p_if_uncorrected(table: pl.DataFrame, s: Settings) -> pl.DataFrame:
                               significant=pl.col("p_value") < s.alpha)
 
 
-def _stack_slices(pred: pl.DataFrame, slices: tuple[str, ...]) -> pl.DataFrame:
+def _stack_slices(pred: pl.DataFrame, slices: list[str]) -> pl.DataFrame:
     """One copy of `pred` per slice column, tagged (slice_column, slice_value as string)."""
     base = pred.select(list(PREDICTION_COLUMNS))
     return pl.concat([
         base.with_columns(slice_column=pl.lit(c),
-                          slice_value=pred[c].cast(pl.String).fill_null("(null)"))
+                          slice_value=pred[c].cast(pl.String).fill_null(MISSING_LABEL))
         for c in slices])
 
 

@@ -10,6 +10,7 @@ chart's element ids get a chart-specific prefix so several SVGs can share one HT
 from __future__ import annotations
 
 import io
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -21,12 +22,22 @@ from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2",
-           "#7f7f7f", "#bcbd22", "#17becf")
+# Okabe & Ito's colour-blind-safe palette (Color Universal Design), darkest first; its yellow
+# is left out (too faint on white). A method's line also gets a marker and, from the eighth
+# method on, a dash pattern: (colour, marker) pairs repeat only after 7 x 6 = 42 methods, and
+# lines stay apart in greyscale and for every kind of colour blindness.
+PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000")
+MARKERS = ("o", "s", "^", "D", "v", "P")
+DASHES = ("-", "--", ":", "-.")
 _RC: dict[Any, Any] = {"svg.fonttype": "none", "font.size": 9, "axes.spines.top": False,
-       "axes.spines.right": False}
+       "axes.spines.right": False,
+       # text stays text; a short font list, as every <text> element repeats it
+       "font.family": "sans-serif", "font.sans-serif": ["DejaVu Sans", "Arial"]}
 _NO_METADATA = {"Creator": None, "Date": None, "Format": None, "Type": None}
 _ID = re.compile(r'\bid="([^"]+)"')
+_ATTRIBUTE = re.compile(r'="([^"]*)"')
+_DIGITS = re.compile(r"(\d\.\d\d)\d+")  # coordinates beyond 0.01 pt: invisible
+_INDENT = re.compile(r"\n[ \t]+")
 _REF = re.compile(r'(href="#|url\(#)([^")]+)')
 
 
@@ -61,14 +72,23 @@ def colour(index: int) -> str:
     return PALETTE[index % len(PALETTE)]
 
 
+def line_style(index: int) -> dict[str, Any]:
+    """Colour, marker and dash pattern of the method at `index` (same in every chart)."""
+    return {"color": colour(index), "marker": MARKERS[index % len(MARKERS)],
+            "linestyle": DASHES[(index // len(PALETTE)) % len(DASHES)]}
+
+
 def to_svg(fig: Figure, key: str) -> InlineSvg:
-    """Serialise `fig` to SVG without the XML prolog, ids prefixed with `key`."""
+    """Serialise `fig` to SVG without the XML prolog, ids prefixed with `key`, coordinates
+    in attributes cut to two decimals (text content untouched)."""
     buf = io.StringIO()
     with matplotlib.rc_context({"svg.hashsalt": key}):
         fig.savefig(buf, format="svg", metadata=_NO_METADATA, bbox_inches="tight")
     text = buf.getvalue()
     text = text[text.index("<svg"):]  # drop <?xml ...?> and the DOCTYPE (not valid in HTML)
     prefix = re.sub(r"[^A-Za-z0-9_-]", "_", key)
+    text = _ATTRIBUTE.sub(lambda m: '="' + _DIGITS.sub(r"\1", m.group(1)) + '"', text)
+    text = _INDENT.sub("\n", text)  # matplotlib's pretty-printing indentation
     text = _ID.sub(lambda m: f'id="{prefix}-{m.group(1)}"', text)
     text = _REF.sub(lambda m: f"{m.group(1)}{prefix}-{m.group(2)}", text)
     return InlineSvg(text)
@@ -80,18 +100,20 @@ def _figure(width: float, height: float) -> Figure:
     return fig
 
 
-def curve_chart(key: str, title: str, series: Sequence[tuple[int, Series]],
-                x_label: str) -> InlineSvg:
-    """Accuracy against severity, one line per (method index, series) with its CI band."""
+def curve_chart(key: str, series: Sequence[tuple[int, Series]], x_label: str) -> InlineSvg:
+    """Accuracy against the level, one line per (method index, series) with its CI band; no
+    title (the panel's heading names the curve); the legend sits below the axes."""
     with matplotlib.rc_context(_RC):
-        fig = _figure(5.2, 3.2)
+        fig = _figure(5.2, 3.0 + 0.16 * math.ceil(len(series) / 3))
         ax = fig.add_subplot()
         for index, s in series:
-            ax.plot(s.x, s.y, marker="o", ms=3, color=colour(index), label=plain(s.label))
+            ax.plot(s.x, s.y, ms=3.5, lw=1.3, label=plain(s.label), **line_style(index))
             if s.lo is not None and s.hi is not None:
-                ax.fill_between(s.x, s.lo, s.hi, color=colour(index), alpha=0.12, lw=0)
-        _decorate(ax, title, x_label, "accuracy")
-        ax.legend(fontsize=8, frameon=False)
+                ax.fill_between(s.x, s.lo, s.hi, color=colour(index), alpha=0.10, lw=0)
+        _decorate(ax, "", x_label, "accuracy")
+        if series:
+            fig.legend(loc="outside lower center", ncols=min(3, len(series)), fontsize=8,
+                       frameon=False, handlelength=2.6)
         return to_svg(fig, key)
 
 
@@ -110,7 +132,8 @@ def trial_chart(key: str, histories: Sequence[tuple[int, str, Sequence[Sequence[
 
 
 def _decorate(ax: Axes, title: str, x_label: str, y_label: str) -> None:
-    ax.set_title(plain(title), fontsize=9)
+    if title:
+        ax.set_title(plain(title), fontsize=9)
     ax.set_xlabel(x_label)
     ax.set_ylabel(y_label)
     ax.grid(alpha=0.3, lw=0.5)

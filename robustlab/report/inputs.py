@@ -16,6 +16,7 @@ import polars as pl
 from robustlab.results import (
     MANIFEST_FILE,
     PREDICTIONS_FILE,
+    TARGET_MISSING_COLUMN,
     TRIAL_COLUMNS,
     TRIAL_OPTIONAL_COLUMNS,
     TRIALS_FILE,
@@ -23,6 +24,7 @@ from robustlab.results import (
     check_columns,
     check_optional_columns,
     check_predictions,
+    scored,
 )
 
 
@@ -34,15 +36,19 @@ class ReportInputError(ResultsError):
 class Results:
     """The parsed results folder.
 
-    predictions: the long frame of predictions.parquet (contract-checked, non-empty)
+    predictions: the rows of predictions.parquet that count (contract-checked, non-empty):
+                 all but those flagged `target_missing` (`robustlab.results.scored`), methods
+                 in the report's order (`method_order`)
     trials:      trials.parquet, or None when the study recorded no tuning trials
     manifest:    manifest.json as a dict
+    unscored:    test queries left out because their retrieval target is missing in the data
     """
 
     folder: Path
     predictions: pl.DataFrame
     trials: pl.DataFrame | None
     manifest: dict[str, Any]
+    unscored: int = 0
 
     @property
     def study(self) -> dict[str, Any]:
@@ -52,8 +58,7 @@ class Results:
 
     @property
     def methods(self) -> list[str]:
-        """Method (variant) names in order of first appearance in predictions.parquet (the
-        study's order; the manifest's JSON objects are key-sorted, so they cannot say it)."""
+        """Method (variant) names in the report's order (`method_order`)."""
         return self.predictions["method"].unique(maintain_order=True).to_list()
 
 
@@ -61,12 +66,47 @@ def load_results(folder: Path) -> Results:
     """Read `folder`'s predictions.parquet, manifest.json and (optional) trials.parquet."""
     if not folder.is_dir():
         raise ReportInputError(f"{folder}: not a results folder (no such directory)")
-    return Results(
-        folder=folder,
-        predictions=_read_predictions(folder / PREDICTIONS_FILE),
-        trials=_read_trials(folder / TRIALS_FILE),
-        manifest=_read_manifest(folder / MANIFEST_FILE),
-    )
+    path = folder / PREDICTIONS_FILE
+    everything = _read_predictions(path)
+    manifest = _read_manifest(folder / MANIFEST_FILE)
+    predictions = scored(everything)
+    if predictions.height == 0:
+        raise ReportInputError(f"{path}: every row is flagged {TARGET_MISSING_COLUMN} (the "
+                               "retrieval target is missing in the data); nothing to score")
+    unscored = 0
+    if predictions.height < everything.height:  # the flag exists and holds some rows
+        flagged = everything.filter(pl.col(TARGET_MISSING_COLUMN).fill_null(False))
+        unscored = flagged["example_id"].n_unique()
+    order = method_order(everything["method"].unique(maintain_order=True).to_list(), manifest)
+    rank = {m: i for i, m in enumerate(order)}
+    predictions = (predictions.with_columns(_order=pl.col("method").replace_strict(
+        rank, return_dtype=pl.Int64)).sort("_order", maintain_order=True).drop("_order"))
+    return Results(folder=folder, predictions=predictions, trials=_read_trials(
+        folder / TRIALS_FILE), manifest=manifest, unscored=unscored)
+
+
+def method_order(found: list[str], manifest: dict[str, Any]) -> list[str]:
+    """The order methods appear in, on every table and chart: the study's order (the
+    manifest's `method_order`, else first appearance in predictions.parquet), with each
+    variant moved next to its base method (variants share the `registry` name of the
+    manifest's `methods.<name>`; the variant named like the registry entry comes first)."""
+    declared = manifest.get("method_order")
+    if not (isinstance(declared, list) and all(isinstance(m, str) for m in declared)):
+        declared = []
+    names = [m for m in declared if m in found] + [m for m in found if m not in declared]
+    records = manifest.get("methods", {})
+    records = records if isinstance(records, dict) else {}
+
+    def registry(name: str) -> str:
+        record = records.get(name)
+        value = record.get("registry") if isinstance(record, dict) else None
+        return value if isinstance(value, str) and value else name
+
+    groups: dict[str, list[str]] = {}
+    for name in names:
+        groups.setdefault(registry(name), []).append(name)
+    return [m for base, members in groups.items()
+            for m in sorted(members, key=lambda m: m != base)]  # stable: the base first
 
 
 def _read_parquet(path: Path) -> pl.DataFrame:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shlex
 from pathlib import Path
 
 import robustlab
@@ -26,6 +28,7 @@ def render_report(results_dir: Path, *, out: Path | None = None, seed: int = 0) 
     html = render_page({
         "study_name": results.study.get("name", results_dir.name),
         "folder_name": results_dir.name,
+        "rerender": shlex.quote(display_path(results_dir)),
         "version": robustlab.__version__,
         "sections": sections,
         "data": {s.id: s.data for s in sections},
@@ -33,3 +36,13 @@ def render_report(results_dir: Path, *, out: Path | None = None, seed: int = 0) 
     target = Path(out) if out is not None else results_dir / REPORT_FILE
     atomic_write_bytes(target, html.encode("utf-8"))
     return target
+
+
+def display_path(folder: Path) -> str:
+    """`folder` as a re-render command should name it: relative to the working directory when
+    it lies below it (`reports/missing_modality`), else absolute."""
+    absolute = Path(os.path.abspath(folder))
+    try:
+        return str(absolute.relative_to(Path.cwd().resolve())) or "."
+    except ValueError:
+        return str(absolute)

@@ -54,6 +54,8 @@ def environment() -> Environment:
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True,
                       keep_trailing_newline=True)
     env.filters.update(pct=pct, pp=pp, pval=pval, pval_cmp=pval_cmp, num=num)
+    # the embedded data without the spaces after "," and ":" (a tenth of its bytes)
+    env.policies["json.dumps_kwargs"] = {"sort_keys": True, "separators": (",", ":")}
     return env
 
 

@@ -9,6 +9,8 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from robustlab.results import TARGET_MISSING_COLUMN
+
 BASE_COLUMNS = ("method", "seed", "condition", "example_id", "correct")
 
 
@@ -29,13 +31,19 @@ class Cell:
 
 
 def require_columns(pred: pl.DataFrame, columns: Sequence[str], where: str) -> None:
-    """ValueError naming the missing columns and the ones the frame has."""
+    """ValueError naming the missing columns and the ones the frame has; and for rows flagged
+    `target_missing` (a query with nothing to retrieve would count as a failure)."""
     missing = [c for c in columns if c not in pred.columns]
     if missing:
         raise ValueError(f"{where}: predictions frame lacks column(s) {missing}; "
                          f"it has {pred.columns}")
     if pred.height == 0:
         raise ValueError(f"{where}: predictions frame is empty")
+    if TARGET_MISSING_COLUMN in pred.columns and pred[TARGET_MISSING_COLUMN].any():
+        flagged = int(pred[TARGET_MISSING_COLUMN].sum())
+        raise ValueError(f"{where}: {flagged} rows are flagged {TARGET_MISSING_COLUMN} (the "
+                         "query's retrieval target is missing in the data, so it cannot be "
+                         "scored); leave them out first: robustlab.results.scored(pred)")
 
 
 def method_order(pred: pl.DataFrame) -> list[str]:

@@ -20,7 +20,7 @@ examples:
   python -m robustlab.study studies/missing_modality.yaml
   python -m robustlab.study studies/noise.yaml --smoke --out /tmp/noise
   python -m robustlab.study studies/missing_modality.yaml --set budget.trials=4 --dry-run
-  python -m robustlab.study studies/gate_ablation.yaml --address ray://head:10001
+  python -m robustlab.study studies/gate_ablation.yaml --address head:6379
   python -m robustlab.study --list        # methods, datasets, encoders, operators + plugins
 
 Results land in reports/<study name>/ (see --out): predictions.parquet, trials.parquet,
@@ -53,11 +53,17 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true",
                    help="continue the study in the output folder (an error if there is none); "
                         "rerunning without it continues too when the folder holds this study")
-    p.add_argument("--address", default=None,
-                   help="join this Ray cluster (default: $RAY_ADDRESS, else a local cluster)")
+    p.add_argument("--address", default=None, metavar="HOST:PORT",
+                   help="join the Ray cluster whose head is at HOST:PORT (the address `ray "
+                        "start --head` prints, e.g. head:6379; default: $RAY_ADDRESS, else "
+                        "a local cluster)")
     p.add_argument("--dry-run", action="store_true",
-                   help="validate, print the resolved plan and exit without running")
-    p.add_argument("--quiet", action="store_true", help="no progress display")
+                   help="validate, print the resolved plan, the trial count and a rough "
+                        "wall-time estimate (from timing a few training steps per method), "
+                        "and exit without running")
+    p.add_argument("--quiet", action="store_true",
+                   help="no progress output (by default: live bars on a terminal, plain "
+                        "lines with elapsed time and ETA otherwise)")
     return p
 
 
@@ -75,7 +81,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SpecError as err:
         return _fail(err)
     if args.dry_run:
-        print(describe_plan(plan))
+        from robustlab.study.estimate import describe, estimate
+
+        print(describe_plan(plan), flush=True)
+        print("\n".join(describe(estimate(plan), plan)))
         return 0
     return _run(plan, args, list(argv) if argv is not None else sys.argv[1:])
 

@@ -6,6 +6,11 @@ grid condition. Conditions perturb the test split with the *study* seed, not the
 so every method and every seed sees the same perturbed examples: comparisons are paired and
 a slice is a fixed set of examples. The run's seed drives initialisation, batch order and
 evaluation tie-breaking.
+
+Every row also says what the data held before any perturbation (`data_columns`): `observed`,
+the modalities present ("a+b+c", "a+c", …), and, for retrieval, `target_missing`, whether
+the query's target is missing in the data itself. Such a query cannot be answered right; its
+row is kept and flagged, and the statistics leave it out (`robustlab.results.scored`).
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from typing import Any
 
 import polars as pl
 
-from robustlab.results import PREDICTION_COLUMNS
+from robustlab.results import OBSERVED_COLUMN, PREDICTION_COLUMNS, TARGET_MISSING_COLUMN
 from robustlab.study.grid import Condition
 from robustlab.tune.trainable import TrialSpec, apply_config, build_method
 
@@ -87,11 +92,32 @@ def evaluate_condition(
         split, provenance = perturb_split(test, condition.operator, perturb_seed)
     probe_train = dataset.split("train") if task.protocol == "probe" else None
     frame = evaluate(method, dataset, split, task=task, seed=seed, probe_train=probe_train)
+    provenance = provenance.join(data_columns(dataset, test, task), on="example_id")
+    # a metadata column cannot take these names (results.is_reserved_column); the harness's wins
     clash = [c for c in provenance.columns if c in frame.columns and c != "example_id"]
     frame = frame.drop(clash).join(provenance, on="example_id", how="left")
     return frame.with_columns(
         condition=pl.lit(condition.id), cond_op=pl.lit(condition.op),
         cond_modality=pl.lit(condition.modality), cond_level=pl.lit(condition.level))
+
+
+def data_columns(dataset: Any, split: Any, task: Any) -> pl.DataFrame:
+    """Per example of the unperturbed `split`: `observed` (the modalities present, "+"-joined
+    in the dataset's order, "none" if none) and `target_missing` (retrieval: the target is
+    missing in the data; always False for the probe, whose target is the label)."""
+    import numpy as np
+
+    names = list(dataset.modalities)
+    code = sum(split.masks[m].astype(np.int64) << i for i, m in enumerate(names))  # (N,)
+    labels = ["+".join(m for i, m in enumerate(names) if k >> i & 1) or "none"
+              for k in range(1 << len(names))]
+    missing = (~split.masks[task.target] if task.protocol == "retrieval"
+               else np.zeros(len(split), dtype=bool))
+    return pl.DataFrame({"example_id": split.example_id.astype(np.int64),
+                         OBSERVED_COLUMN: np.asarray(labels, dtype=object)[code].tolist(),
+                         TARGET_MISSING_COLUMN: missing},
+                        schema={"example_id": pl.Int64, OBSERVED_COLUMN: pl.String,
+                                TARGET_MISSING_COLUMN: pl.Boolean})
 
 
 def tidy(frame: pl.DataFrame, variant: str, seed: int) -> pl.DataFrame:

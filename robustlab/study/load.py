@@ -3,6 +3,7 @@ and describe a plan for `--dry-run`."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -34,10 +35,10 @@ def describe_plan(plan: Plan) -> str:
              f"data: {data.name} ({sizes}); modalities {', '.join(plan.modalities)}",
              f"task: {spec.task.protocol}, target {spec.task.target}, "
              f"candidates {spec.task.candidates}",
-             f"encoder: {plan.encoder}",
+             f"encoder: {short(plan.encoder)}",
              f"methods ({len(plan.variants)} variants, each tuned on the same budget):"]
     for v in plan.variants:
-        lines.append(f"  {v.name}: {v.method} {v.options}")
+        lines.append(f"  {v.name}: {v.method} {short(v.options)}")
         if v.train_perturbation is not plan.train_perturbation:
             lines.append(f"      trained under: {_describe_op(v.train_perturbation)}")
         for key, what in v.space.describe().items():
@@ -59,6 +60,21 @@ def describe_plan(plan: Plan) -> str:
               f"resources per trial: cpu {r.cpu:g}, gpu {r.gpu}, concurrency {r.concurrency} "
               f"(checked against the cluster at start)"]
     return "\n".join(lines)
+
+
+def short(value: object) -> str:
+    """A dataclass (options) as `Name(field=value, ...)` with floats to 3 significant digits:
+    `logit_scale_init=2.66`, not `2.659260036932778` (the manifest keeps them whole)."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        fields = ", ".join(f"{f.name}={short(getattr(value, f.name))}"
+                           for f in dataclasses.fields(value))
+        return f"{type(value).__name__}({fields})"
+    if isinstance(value, float):
+        text = f"{value:.3g}"  # 2.66, 0.1, 1e-06; and 1.0 stays a float
+        return text if any(c in text for c in ".en") else f"{text}.0"
+    if isinstance(value, tuple | list):
+        return "(" + ", ".join(short(v) for v in value) + ("," if len(value) == 1 else "") + ")"
+    return repr(value)
 
 
 def _describe_op(op: object) -> str:

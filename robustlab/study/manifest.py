@@ -55,5 +55,44 @@ def hardware() -> dict[str, Any]:
     gpus = ([torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
             if torch.cuda.is_available() else [])
     return {"platform": platform.platform(), "machine": platform.machine(),
-            "processor": platform.processor(), "cpu_count": os.cpu_count(), "gpus": gpus,
+            "processor": processor_name(), "cpu_count": os.cpu_count(), "gpus": gpus,
             "torch_threads": torch.get_num_threads()}
+
+
+def processor_name(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
+    """The CPU's model name where the platform gives one: Linux's /proc/cpuinfo ("model name",
+    or "Hardware"/"Processor" on some ARM boards), macOS's sysctl brand string, else
+    `platform.processor()` (often just "x86_64", or "" on Linux)."""
+    try:
+        for line in cpuinfo.read_text(errors="replace").splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() in ("model name", "Hardware", "Processor") and value.strip():
+                return value.strip()
+    except OSError:
+        pass
+    if platform.system() == "Darwin":
+        try:
+            done = subprocess.run(["sysctl", "-n", "machdep.cpu.brand_string"],
+                                  capture_output=True, text=True, timeout=5, check=False)
+            if done.returncode == 0 and done.stdout.strip():
+                return done.stdout.strip()
+        except (OSError, subprocess.TimeoutExpired):
+            pass
+    return platform.processor()
+
+
+UNSCORED_POLICY = (
+    "A retrieval query whose target modality is missing in the data cannot be answered right: "
+    "its rows stay in predictions.parquet with target_missing = true, and every statistic of "
+    "the report (and the budget-adequacy check) leaves them out; the report counts them.")
+
+
+def missingness(plan: Any) -> dict[str, Any]:
+    """The data's own missing rows, before any perturbation: per split and modality, the rows
+    marked missing; and the test queries left unscored because their target is missing."""
+    dataset, task = plan.dataset, plan.spec.task
+    missing = {split: {m: int((~part.masks[m]).sum()) for m in dataset.modalities}
+               for split, part in dataset.splits.items()}
+    unscored = (missing["test"][task.target] if task.protocol == "retrieval" else 0)
+    return {"missing": missing, "unscored_queries": unscored,
+            "unscored_policy": UNSCORED_POLICY}

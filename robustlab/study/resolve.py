@@ -11,6 +11,7 @@ from typing import Any
 
 from robustlab.study.grid import Condition, compose_train, expand_entry, expand_grid
 from robustlab.study.options import build_options, field_names, lookup
+from robustlab.study.slices import check_slices
 from robustlab.study.spec import METRIC_OF_PROTOCOL, SpecError, StudySpec
 from robustlab.tune.space import SearchSpace, narrow
 
@@ -81,6 +82,7 @@ def _resolve(spec: StudySpec, source: Path) -> Plan:
                      for name, raw in spec.methods.items())
     conditions = tuple(expand_grid(spec.eval_grid, modalities))
     _check_bank_target(task, dataset, conditions)
+    check_slices(spec.report.slices, dataset, conditions)
     return Plan(spec=spec, source=source, data=data, dataset=dataset, encoder=encoder,
                 task=task, train=train, variants=variants, conditions=conditions,
                 train_perturbation=train_op, modalities=modalities)

@@ -35,6 +35,7 @@ from robustlab.results import (
     atomic_write_json,
     atomic_write_parquet,
     check_predictions,
+    scored,
 )
 from robustlab.study import manifest as prov
 from robustlab.study.adequacy import assess_study, search_ranges, trials_with_adequacy
@@ -56,7 +57,7 @@ class RunOptions:
     address: str | None = None
     resume: bool = False
     smoke: bool = False
-    progress: bool | None = None  # None = when stderr is a terminal
+    progress: bool | None = None  # None: live bars on a terminal, plain lines otherwise
     command: tuple[str, ...] = ()
 
 
@@ -77,21 +78,32 @@ def run_study(plan: Plan, options: RunOptions) -> Path:
     if options.address is None:
         _resources(plan, local_machine())  # fail before Ray writes its temp dir
     started = datetime.now(UTC)
-    with StudyProgress(options.progress) as progress, connect(options.address, out) as cluster:
-        resources = _resources(plan, cluster)
-        _start_folder(out, plan, fingerprint)
-        base = _manifest(plan, options, cluster, resources, started, fingerprint)
-        atomic_write_json({**base, "status": "running"}, out / MANIFEST_FILE)
-        tuned = {v.name: _tune(plan, v, resources, out, progress) for v in plan.variants}
-        atomic_write_parquet(_all_trials(tuned), out / TRIALS_FILE)
-        finals = _finals(plan, tuned, resources, out, progress)
+    with StudyProgress(options.progress) as progress:
+        progress.start_study(plan.spec.name, len(plan.variants), plan.spec.budget.trials,
+                             plan.total_final_runs)
+        with connect(options.address, out) as cluster:
+            resources = _resources(plan, cluster)
+            _start_folder(out, plan, fingerprint)
+            base = _manifest(plan, options, cluster, resources, started, fingerprint)
+            atomic_write_json({**base, "status": "running"}, out / MANIFEST_FILE)
+            tuned = {v.name: _tune(plan, v, resources, out, progress) for v in plan.variants}
+            atomic_write_parquet(_all_trials(tuned), out / TRIALS_FILE)
+            finals = _finals(plan, tuned, resources, out, progress)
+        return _finish(plan, out, base, started, tuned, finals, progress)
+
+
+def _finish(plan: Plan, out: Path, base: dict[str, Any], started: datetime,
+            tuned: dict[str, _Tuned], finals: dict[tuple[str, int], dict[str, Any]],
+            progress: StudyProgress) -> Path:
+    """Predictions, budget adequacy, the manifest and the report, once every run is done."""
     predictions = _collect_predictions(plan, out)
     check_predictions(predictions, str(out / PREDICTIONS_FILE))
     atomic_write_parquet(predictions, out / PREDICTIONS_FILE)
+    progress.note(f"predictions.parquet: {predictions.height:,} rows")
     ended = datetime.now(UTC)
     methods = {v.name: _method_record(plan, v, tuned[v.name], finals) for v in plan.variants}
     trials = _all_trials(tuned)
-    verdicts, adequacy = assess_study(plan, methods, trials, predictions)
+    verdicts, adequacy = assess_study(plan, methods, trials, scored(predictions))
     for name, verdict in verdicts.items():
         methods[name]["adequacy"] = verdict.to_json()
     atomic_write_parquet(trials_with_adequacy(plan, trials, verdicts), out / TRIALS_FILE)
@@ -101,6 +113,9 @@ def run_study(plan: Plan, options: RunOptions) -> Path:
     atomic_write_json(final, out / MANIFEST_FILE)  # the report reads it
     final["report"] = _render_report(out)
     atomic_write_json(final, out / MANIFEST_FILE)
+    report = final["report"]
+    progress.note(f"report {report['status']}" + (
+        f" in {report['wall_time_s']:.1f}s" if "wall_time_s" in report else ""))
     return out
 
 
@@ -156,6 +171,7 @@ def _tune(plan: Plan, variant: Variant, resources: Resources, out: Path,
     atomic_write_parquet(outcome.trials, done.with_suffix(".parquet"))
     atomic_write_json({"best_config": outcome.best_config, "best_metric": outcome.best_metric,
                        "wall_time_s": outcome.wall_time_s}, done)
+    progress.tuning_done(variant.name, outcome.wall_time_s)
     return _Tuned(outcome.trials, outcome.best_config, outcome.best_metric, outcome.wall_time_s)
 
 
@@ -239,8 +255,9 @@ def _manifest(plan: Plan, options: RunOptions, cluster: ClusterInfo, resources: 
         "dataset": {"name": dataset.name, "modalities": list(dataset.modalities),
                     "num_classes": dataset.num_classes,
                     "sizes": {k: len(s) for k, s in dataset.splits.items()},
-                    "options": dataclasses.asdict(plan.data)},
+                    "options": dataclasses.asdict(plan.data), **prov.missingness(plan)},
         "conditions": [c.id for c in plan.conditions],
+        "method_order": [v.name for v in plan.variants],  # the study file's order
         "plugins": plugins_used(plan),  # the distribution and version of every plugin used
         "notes": [prov.ASHA_NOTE] if plan.spec.budget.scheduler == "asha" else [],
     }

@@ -12,18 +12,29 @@ before validation, so they pass through exactly the same checks as the file itse
 from __future__ import annotations
 
 import difflib
+import typing
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    ValidationError,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 __all__ = [
     "BudgetSpec",
     "FinalSpec",
     "ReportSpec",
     "ResourcesSpec",
+    "SliceSpec",
     "SpecError",
     "StudySpec",
     "TaskSpec",
@@ -104,8 +115,30 @@ class ResourcesSpec(_Strict):
         return value
 
 
+class SliceSpec(_Strict):
+    """One `report.slices` entry: a column name, or `{column: age, bins: 4}` to cut a numeric
+    column into that many quantile bins (labelled by their ranges). A plain name stays a
+    plain string in the resolved spec."""
+
+    column: str = Field(min_length=1)
+    bins: int | None = Field(default=None, ge=2, le=20)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _name(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return {"column": value}
+        if not isinstance(value, dict):
+            raise ValueError("must be a column name or {column: NAME, bins: K}")
+        return value
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: SerializerFunctionWrapHandler) -> Any:
+        return self.column if self.bins is None else handler(self)
+
+
 class ReportSpec(_Strict):
-    slices: list[str] = Field(default_factory=list)
+    slices: list[SliceSpec] = Field(default_factory=list)
     alpha: float = Field(default=0.05, gt=0, lt=1)
     correction: Literal["holm", "bh", "none"] = "holm"
     min_slice_size: int = Field(default=30, ge=1)
@@ -177,6 +210,9 @@ def _describe(error: Mapping[str, Any]) -> str:
 def _fields_at(loc: Sequence[str]) -> list[str]:
     model: Any = StudySpec
     for part in loc:
+        if part.isdigit() and typing.get_origin(model) is list:  # a list item: its type
+            model = typing.get_args(model)[0]
+            continue
         fields = getattr(model, "model_fields", {})
         if part not in fields:
             return []

@@ -8,12 +8,11 @@ from typing import Any
 
 import numpy as np
 
-from perturbations import PROVENANCE_COLUMNS
 from perturbations.testing import RuleBroken, ensure, pick, run_rules
 from robustlab.data.batch import Batch
 from robustlab.data.dataset import SPLITS, TrimodalDataset
 from robustlab.data.registry import check_dataset_class
-from robustlab.results import PREDICTION_COLUMNS
+from robustlab.results import is_reserved_column, reserved_columns_text
 
 Options = Mapping[str, Any]
 
@@ -57,8 +56,9 @@ def rule_contract(cls: Any, options: Options) -> None:
         _check_split(ds, split_name)
     ids = np.concatenate([ds.split(s).example_id for s in SPLITS])
     ensure(np.unique(ids).size == ids.size, "example ids repeat across splits")
-    clash = set(ds.slice_columns) & (set(PREDICTION_COLUMNS) | set(PROVENANCE_COLUMNS))
-    ensure(not clash, f"slice columns {sorted(clash)} reuse results column names")
+    clash = sorted(c for c in ds.slice_columns if is_reserved_column(c))
+    ensure(not clash, f"slice columns {clash} reuse names the harness writes into "
+                      f"predictions.parquet ({reserved_columns_text()})")
 
 
 def _check_split(ds: TrimodalDataset, name: str) -> None:

@@ -58,7 +58,7 @@ BROKEN: dict[str, tuple[type, str]] = {
     "interface": (Thawed, "Thawed must be a frozen dataclass"),
     "unknown_option": (SwallowsOptions, "the unknown option 'no_such_option' was accepted"),
     "bad_seed": (AbsSeed, "build(-1) was accepted"),
-    "contract": (ClashingColumn, "slice columns ['op'] reuse results column names"),
+    "contract": (ClashingColumn, "slice columns ['op'] reuse names the harness writes"),
     "deterministic": (SeedIgnored, "seeds 5 and 6 give the same data and split"),
 }
 
@@ -87,3 +87,22 @@ def test_the_broken_dataset_breaks_nothing_else() -> None:
         with pytest.raises(ContractError) as err:
             check_dataset(broken, {"n": 300} if broken is Thawed else SMALL)
         assert err.value.rules == [rule]
+
+
+@pytest.mark.parametrize("name", ["fraction", "step1_op", "step12_severity", "observed",
+                                  "target_missing", "label", "cond_level"])
+def test_contract_refuses_every_name_the_harness_writes(name: str) -> None:
+    """The same reserved list as the `files` loader (robustlab.results.is_reserved_column)."""
+
+    @dataclass(frozen=True)
+    class Renamed(SymileXor):
+        def build(self, seed: int) -> TrimodalDataset:
+            ds = super().build(seed)
+            splits = {k: s.replace(metadata=s.metadata.rename({"is_xor": name}))
+                      for k, s in ds.splits.items()}
+            return dataclasses.replace(ds, splits=splits)
+
+    with pytest.raises(ContractError) as err:
+        check_dataset(Renamed, SMALL, rules=["contract"])
+    assert f"[{name!r}]" in err.value.failures["contract"]
+    assert "step<k>_perturbed" in err.value.failures["contract"]  # the list is in the error

@@ -42,3 +42,33 @@ def test_check_predictions_names_missing_column_and_duplicates():
     with pytest.raises(ResultsError, match="duplicate rows"):
         check_predictions(doubled)
     check_predictions(_predictions())
+
+
+def test_reserved_names_cover_every_provenance_column_operators_write():
+    """The reserved list (one place: robustlab.results) holds every column an operator's
+    provenance adds, including each step of a composition, so no metadata column can be
+    overwritten by one."""
+    import numpy as np
+
+    from perturbations import PROVENANCE_COLUMNS, Compose, build
+    from robustlab.results import is_reserved_column
+
+    op = Compose((build({"op": "missing", "modality": "b", "fraction": 0.5}),
+                  build({"op": "gaussian_noise", "modality": "c", "severity": 2})))
+    arrays = {m: np.ones((6, 3), np.float32) for m in "abc"}
+    masks = {m: np.ones(6, bool) for m in "abc"}
+    out = op.apply(arrays, masks, np.arange(6), seed=0)
+    written = [*PROVENANCE_COLUMNS, *out.provenance]
+    assert any(c.startswith("step2_") for c in written)
+    assert all(is_reserved_column(c) for c in written), [c for c in written
+                                                         if not is_reserved_column(c)]
+    assert not any(is_reserved_column(c) for c in ("site", "age", "step_op", "stepX_op",
+                                                   "step1_other", "observed_at"))
+
+
+def test_scored_leaves_out_flagged_rows_only():
+    from robustlab.results import scored
+
+    pred = _predictions(4).with_columns(target_missing=pl.Series([False, True, None, False]))
+    assert scored(pred)["example_id"].to_list() == [0, 2, 3]
+    assert scored(_predictions(2)).height == 2  # older folders: no flag, every row counts

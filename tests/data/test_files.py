@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import pickle
+import re
+
 import numpy as np
 import polars as pl
 import pytest
@@ -120,7 +123,14 @@ BAD = {
                                  "unknown modality 'w'"),
     "2-D array that is no modality": (lambda g: _with(g, w=np.ones((40, 2))), "w",
                                       "not a modality"),
-    "metadata clashes with results": (lambda g: _with(g, seed=np.ones(40)), "seed", "clashes"),
+    "metadata clashes with results": (lambda g: _with(g, seed=np.ones(40)), "seed",
+                                      "harness writes into predictions.parquet"),
+    "metadata named like provenance": (lambda g: _with(g, fraction=np.ones(40)), "fraction",
+                                       "would be overwritten"),
+    "metadata named like a step column": (lambda g: _with(g, step2_op=np.array(["a"] * 40)),
+                                          "step2_op", "would be overwritten"),
+    "metadata named observed": (lambda g: _with(g, observed=np.array(["a"] * 40)), "observed",
+                                "would be overwritten"),
     "duplicate ids": (lambda g: _with(g, example_id=np.zeros(40, np.int64)), "example_id",
                       "not unique"),
     "empty split": (lambda g: {"train": {k: v[:0] for k, v in g(40, 0).items()},
@@ -147,7 +157,12 @@ def test_split_mismatches(make_folder, good):
         ({"test": narrow}, "x", "width 5 differs"),
         ({"test": {k: v for k, v in good(20, 2).items() if k != "label"}}, "label",
          "only some splits"),
-        ({"test": {**good(20, 2), "extra": np.ones(20)}}, None, "metadata columns"),
+        ({"test": {**good(20, 2), "extra": np.ones(20)}}, "extra",
+         "metadata column not in train.npz"),
+        ({"test": {k: v for k, v in good(20, 2).items() if k != "site"}}, "site",
+         "metadata column missing here but present in train.npz"),
+        ({"test": {**good(20, 2), "site": np.arange(20)}}, "site",
+         "metadata column is Int64 here but String in train.npz"),
         ({"train": {**good(40, 0), "example_id": np.arange(40)},
           "val": {**good(10, 1), "example_id": np.arange(10) + 100},
           "test": {**good(20, 2), "example_id": np.arange(20) + 30}}, "example_id",
@@ -200,6 +215,60 @@ def test_npz_specific_errors(make_folder, good, tmp_path):
         (single / f"{split}.npy").rename(single / f"{split}.npz")
     with pytest.raises(DataFileError, match=r"not an \.npz archive"):
         _build(single)
+
+
+def test_reserved_names_are_listed_in_the_error(make_folder, good):
+    """Every column the harness writes is refused, and the error lists them all."""
+    folder = make_folder("npz", _with(good, target_missing=np.zeros(40, bool)))
+    with pytest.raises(DataFileError) as err:
+        _build(folder)
+    message = str(err.value)
+    for name in ("method", "seed", "condition", "perturbed_modality", "fraction", "observed",
+                 "target_missing", "label", "step<k>_perturbed/_modality/_op/_severity/_fraction"):
+        assert name in message, name
+
+
+@pytest.mark.parametrize(("content", "says"), [
+    (b"\x00\x01garbage bytes, not an archive", "neither a zip archive nor a .npy array"),
+    (pickle.dumps({"x": [1.0, 2.0]}), "a Python pickle, which robustlab never loads"),
+    (b"", "it is empty"),
+])
+def test_npz_that_numpy_would_unpickle_is_refused_without_its_advice(make_folder, content,
+                                                                      says):
+    folder = make_folder("npz")
+    (folder / "test.npz").write_bytes(content)
+    with pytest.raises(DataFileError, match=re.escape(says)) as err:
+        _build(folder)
+    assert err.value.file.endswith("test.npz") and err.value.array is None
+    assert "allow_pickle" not in str(err.value) and "unsafely" not in str(err.value)
+
+
+def test_object_array_error_has_no_unsafe_advice(make_folder, good):
+    folder = make_folder("npz", _with(good, site=np.array([{"a": 1}] * 40, dtype=object)))
+    with pytest.raises(DataFileError, match="never unpickles") as err:
+        _build(folder)
+    assert "allow_pickle" not in str(err.value)
+
+
+@pytest.mark.parametrize("where", ["row", "element"])
+def test_parquet_null_in_a_present_row_is_called_null(tmp_path, good, where):
+    columns = good(12, 0, label=False)
+    rows = [list(r) for r in columns["y"]]
+    rows[4] = None if where == "row" else [rows[4][0], None, rows[4][2]]
+    frame = pl.DataFrame({"x": [list(r) for r in columns["x"]], "y": rows,
+                          "z": [list(r) for r in columns["z"]],
+                          "mask_y": np.arange(12) != 5})  # row 4 is marked present
+    tmp_path.joinpath("d").mkdir()
+    for split in ("train", "test"):
+        frame.write_parquet(tmp_path / "d" / f"{split}.parquet")
+    with pytest.raises(DataFileError, match=r"null in 1 rows marked present \(first: row 4\)"
+                       ) as err:
+        _build(tmp_path / "d")
+    assert err.value.array == "y" and "NaN" not in str(err.value)
+    frame = frame.with_columns(mask_y=np.arange(12) != 4)  # marked missing: accepted, zeroed
+    for split in ("train", "test"):
+        frame.write_parquet(tmp_path / "d" / f"{split}.parquet")
+    np.testing.assert_array_equal(_build(tmp_path / "d").split("test").features["y"][4], 0.0)
 
 
 def test_parquet_specific_errors(make_folder, good):

@@ -170,8 +170,13 @@ DOM_FACTS = """JSON.stringify({
 })"""
 
 
-def load_page(browser: Browser, html_path: Path, screenshot: Path | None = None) -> PageReport:
-    """Open `html_path` in a fresh tab with the network cut off; report what happened."""
+def load_page(browser: Browser, html_path: Path, screenshot: Path | None = None, *,
+              clip: str | None = None, probe: str | None = None) -> PageReport:
+    """Open `html_path` in a fresh tab with the network cut off; report what happened.
+
+    `clip`: a CSS selector; the screenshot then shows that element only. `probe`: a
+    JavaScript expression evaluated (by the DevTools protocol, not the page) after the load;
+    its JSON value lands in `report.dom["probe"]`."""
     target = browser.send("Target.createTarget", {"url": "about:blank"})["targetId"]
     session = browser.send("Target.attachToTarget", {"targetId": target, "flatten": True})
     sid = session["sessionId"]
@@ -190,12 +195,29 @@ def load_page(browser: Browser, html_path: Path, screenshot: Path | None = None)
     facts = browser.send("Runtime.evaluate", {"expression": DOM_FACTS, "returnByValue": True},
                          session=sid)
     report.dom = json.loads(facts["result"]["value"])
+    if probe is not None:
+        value = browser.send("Runtime.evaluate", {"expression": f"JSON.stringify({probe})",
+                                                  "returnByValue": True}, session=sid)
+        report.dom["probe"] = json.loads(value["result"]["value"])
     if screenshot is not None:
-        shot = browser.send("Page.captureScreenshot",
-                            {"format": "png", "captureBeyondViewport": True}, session=sid)
+        params: dict[str, Any] = {"format": "png", "captureBeyondViewport": True}
+        if clip is not None:
+            params["clip"] = _box(browser, sid, clip)
+        shot = browser.send("Page.captureScreenshot", params, session=sid)
         screenshot.write_bytes(base64.b64decode(shot["data"]))
     browser.send("Target.closeTarget", {"targetId": target})
     return report
+
+
+def _box(browser: Browser, sid: str, selector: str) -> dict[str, float]:
+    """The page coordinates of the element `selector` matches, as a screenshot clip."""
+    js = (f"(() => {{ const r = document.querySelector({json.dumps(selector)})"
+          ".getBoundingClientRect(); return JSON.stringify({x: r.left + scrollX, "
+          "y: r.top + scrollY, width: r.width, height: r.height, scale: 1}); })()")
+    value = browser.send("Runtime.evaluate", {"expression": js, "returnByValue": True},
+                         session=sid)
+    box: dict[str, float] = json.loads(value["result"]["value"])
+    return box
 
 
 def _collect(events: list[dict[str, Any]], sid: str) -> PageReport:

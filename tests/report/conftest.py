@@ -79,8 +79,9 @@ def browser() -> Iterator[object]:
 
 @pytest.fixture
 def load_page(browser: object) -> object:
-    """`load_page(html_path, screenshot=None) -> PageReport` in the session's browser."""
-    return lambda path, screenshot=None: cdp.load_page(browser, path, screenshot)
+    """`load_page(html_path, screenshot=None, clip=None, probe=None) -> PageReport` in the
+    session's browser (cdp.load_page)."""
+    return lambda path, screenshot=None, **kw: cdp.load_page(browser, path, screenshot, **kw)
 
 
 def embedded_data(html: str) -> dict[str, object]:

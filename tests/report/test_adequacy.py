@@ -57,7 +57,7 @@ def section(html: str, section_id: str) -> str:
 
 def name_cells(html: str) -> dict[str, tuple[str, str]]:
     """method -> (mark class, tooltip) of the headline table's name cells."""
-    found = re.findall(r'<td class="text">([^<]*)<a href="#adequacy" class="adequacy-mark '
+    found = re.findall(r'<td class="text method">([^<]*)<a href="#adequacy" class="adequacy-mark '
                        r'(\w+)" title="([^"]*)">', section(html, "overview"))
     return {m: (cls, title) for m, cls, title in found}
 
@@ -67,7 +67,7 @@ def test_flagged_findings_show_evidence_remedy_and_a_mark(results_dir: Path,
     folder = with_verdicts(results_dir, tmp_path / "r", flagged={"symile"})
     html = render_report(folder).read_text(encoding="utf-8")
     fairness = section(html, "fairness")
-    assert "<p><strong>symile</strong>: under-trained</p>" in fairness
+    assert "<summary><strong>symile</strong>: under-trained</summary>" in fairness
     assert "2 of 3 curves still rising &lt;script&gt;" in fairness and HOSTILE not in html
     assert "→ train longer: budget.epochs: 12 → 24" in fairness
     assert "Adequate at this budget: clip, gated_symile." in fairness

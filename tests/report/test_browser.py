@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-SECTIONS = ["overview", "hidden-failures", "curves", "pairwise", "fairness", "provenance"]
+SECTIONS = ["verdict", "hidden-failures", "overview", "curves", "slice-accuracy", "pairwise",
+            "fairness", "provenance"]
 PNG = b"\x89PNG\r\n\x1a\n"
 
 
@@ -28,6 +29,7 @@ def test_report_loads_offline_cleanly(report_path: Path, load_page, tmp_path: Pa
     assert leaving(page.requests, report_path) == [] and page.failed == []
     assert page.dom["sections"] == SECTIONS
     assert page.dom["svgs"] == 3 and page.dom["scripts"] == ["application/json"]
+    assert page.dom["bodyText"].index("Verdict") < page.dom["bodyText"].index("Hidden failures")
     assert "Hidden failures" in page.dom["bodyText"]
     assert shot.read_bytes().startswith(PNG) and shot.stat().st_size > 50_000
 
@@ -49,3 +51,56 @@ def test_harness_sees_requests_console_errors_and_scripts(load_page, tmp_path: P
     assert len(page.failed) == 2  # offline: both requests fail
     assert any("boom" in e for e in page.console_errors)
     assert page.dom["pwned"] is True and page.dom["scripts"] == [""]
+
+
+# What the top of the page looks like to a reader: where the verdict sits, how much room it
+# takes, whether the pairwise tables are folded, and whether "show all" unfolds a long table.
+LAYOUT = """(() => {
+  const top = s => document.querySelector(s).getBoundingClientRect().top + scrollY;
+  const verdictTop = top('#verdict'), hiddenTop = top('#hidden-failures');
+  const verdictHeight = document.querySelector('#verdict').getBoundingClientRect().height;
+  const blocks = Array.from(document.querySelectorAll('#pairwise details.block'));
+  const more = document.querySelector('#hidden-failures tbody.more');
+  const before = more ? getComputedStyle(more).display : null;
+  if (more) document.querySelector('#hidden-failures .more-label').click();
+  const after = more ? getComputedStyle(more).display : null;
+  const sticky = getComputedStyle(document.querySelector('table.headline td.method')).position;
+  return {verdictTop: verdictTop, verdictHeight: verdictHeight, hiddenTop: hiddenTop,
+          pageHeight: document.documentElement.scrollHeight,
+          blocks: blocks.length, openBlocks: blocks.filter(d => d.open).length,
+          foldedHeight: blocks.map(d => d.getBoundingClientRect().height
+                                        - d.querySelector('summary').getBoundingClientRect().height)
+                              .reduce((a, b) => a + b, 0),
+          more: [before, after], sticky: sticky};
+})()"""
+
+
+def _png_size(data: bytes) -> tuple[int, int]:
+    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+
+
+@pytest.mark.browser
+def test_verdict_leads_on_the_first_screen_and_details_stay_folded(
+        results_dir: Path, tmp_path: Path, load_page, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The screenshot test of the top block: the verdict is the first section, fits a
+    1280 x 900 screen, and its picture is real (not blank); the 6 pairwise tables are folded
+    to one line each; "show all" unfolds a long table without any script of the page."""
+    from robustlab.report import render_report
+    from robustlab.report.sections import failures
+
+    monkeypatch.setattr(failures, "MAX_ROWS", 2)  # so the fixture's failure table folds
+    page_path = render_report(results_dir, out=tmp_path / "report.html")
+    shot = tmp_path / "verdict.png"
+    page = load_page(page_path, shot, clip="#verdict", probe=LAYOUT)
+    layout = page.dom["probe"]
+    assert page.console_errors == [] and page.exceptions == []
+    assert layout["verdictTop"] < 200 and layout["verdictHeight"] < 900 - 200, layout
+    assert layout["hiddenTop"] > layout["verdictTop"]  # hidden failures come next
+    assert layout["blocks"] == 6 and layout["openBlocks"] == 0 and layout["foldedHeight"] == 0
+    assert layout["more"] == ["none", "table-row-group"]
+    assert layout["sticky"] == "sticky"
+    data = shot.read_bytes()
+    assert data.startswith(PNG)
+    width, height = _png_size(data)
+    assert 1000 <= width <= 1280 and abs(height - layout["verdictHeight"]) <= 2
+    assert len(data) > 20_000  # text and a table, not a blank strip

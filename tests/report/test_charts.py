@@ -14,7 +14,7 @@ from robustlab.report.charts import Series, curve_chart, trial_chart
 def chart(key: str, label: str = "clip") -> str:
     x = np.array([0.0, 0.5, 1.0])
     series = Series(label, x, np.array([0.8, 0.6, 0.4]), x * 0 + 0.3, x * 0 + 0.9)
-    return curve_chart(key, "missing on b", [(0, series)], x_label="fraction").markup
+    return curve_chart(key, [(0, series)], x_label="fraction").markup
 
 
 def test_svg_is_inline_ready() -> None:

@@ -16,6 +16,7 @@ from robustlab.report import ReportInputError, render_report
 from robustlab.report.__main__ import main
 from robustlab.report.analysis import analyse, settings_from
 from robustlab.report.inputs import load_results
+from robustlab.report.slicing import SliceSpec
 from robustlab.results import MANIFEST_FILE, PREDICTIONS_FILE, TRIALS_FILE, ResultsError
 
 
@@ -90,8 +91,12 @@ def test_trials_contract(folder: Path) -> None:
     ({"alpha": 2}, r"study\.report\.alpha must be in \(0, 1\), got 2"),
     ({"alpha": "x"}, r"study\.report\.alpha must be a number, got 'x'"),
     ({"correction": "bonferroni"}, r"correction must be one of \('holm', 'bh', 'none'\)"),
-    ({"slices": ["site", "planet"]}, r"slices names 'planet', which is not a column.*valid:"),
-    ({"slices": "site"}, r"slices must be a list of column names"),
+    ({"slices": ["site", "planet"]},
+     r"slices\.1: 'planet' is not a column of predictions\.parquet; valid:"),
+    ({"slices": "site"}, r"slices must be a list, got 'site'"),
+    ({"slices": [{"column": "site", "bins": 3}]}, r"slices\.0\.bins: column 'site' is String"),
+    ({"slices": [{"column": "label", "bins": 1}]}, r"slices\.0\.bins must be an int in 2\.\.20"),
+    ({"slices": [{"column": "label", "bin": 3}]}, r"slices\.0 must be a column name or "),
     ({"reference": "dino"}, r"reference 'dino' is not a method.*'clip'"),
     ({"n_resamples": 5}, r"n_resamples >= 100, got 30 and 5"),
 ])
@@ -112,9 +117,12 @@ def test_default_slices_are_provenance_and_small_metadata(folder: Path, report) 
     else:
         manifest["study"]["report"] = report
     (folder / MANIFEST_FILE).write_text(json.dumps(manifest))
-    rewrite_predictions(folder, lambda df: df.with_columns(note=pl.col("example_id").cast(str)))
+    rewrite_predictions(folder, lambda df: df.with_columns(note=pl.col("example_id").cast(str),
+                                                           age=pl.col("example_id") % 71))
     settings = settings_from(load_results(folder))
-    assert settings.slices == ("perturbed_modality", "site", "label")  # `note`: too many values
+    # `note`: too many values to slice; `age`: too many, but numeric, so quartiles
+    assert settings.slices == (SliceSpec("perturbed_modality"), SliceSpec("site"),
+                               SliceSpec("label"), SliceSpec("age", 4))
     assert (settings.alpha, settings.correction, settings.reference) == (0.05, "holm", "clip")
 
 

@@ -49,6 +49,6 @@ LABELS = st.text(alphabet=st.sampled_from(list("ab xy<>&\"'$\\_^{}/;=!#%")), min
 @given(LABELS)
 def test_any_label_is_literal_escaped_text_in_the_chart(label: str) -> None:
     x = np.array([0.0, 1.0])
-    svg = curve_chart("p", "t", [(0, Series(label, x, x))], x_label="level").markup
+    svg = curve_chart("p", [(0, Series(label, x, x))], x_label="level").markup
     texts = [html.unescape(t) for t in re.findall(r"<text[^>]*>([^<]*)</text>", svg)]
     assert label.strip() in [t.strip() for t in texts]

@@ -4,6 +4,8 @@ determinism, and the sections that read trials.parquet and the manifest."""
 from __future__ import annotations
 
 import hashlib
+import html
+import json
 import re
 import shutil
 from pathlib import Path
@@ -15,7 +17,8 @@ from robustlab.report import render_report
 from robustlab.report.sections import failures
 from robustlab.results import PREDICTIONS_FILE, TRIALS_FILE
 
-SECTIONS = ["overview", "hidden-failures", "curves", "pairwise", "fairness", "provenance"]
+SECTIONS = ["verdict", "hidden-failures", "overview", "curves", "slice-accuracy", "pairwise",
+            "fairness", "provenance"]
 # matplotlib's SVG declares these XML namespaces; a namespace is a name, not a request.
 NAMESPACES = {"http://www.w3.org/2000/svg", "http://www.w3.org/1999/xlink"}
 
@@ -45,13 +48,15 @@ def test_headline_marks_the_best_method_of_each_condition(report_html: str, data
     expected = {(r["method"], r["condition"]) for r in table.filter(
         pl.col("accuracy") == pl.col("accuracy").max().over("condition")).to_dicts()}
     headline = section(report_html, "overview")
-    conditions = re.findall(r"<th>([^<]+)</th>", headline.split("</thead>")[0])[1:]
+    body = headline.split("</thead>")[1]
     marked = set()
-    for row in headline.split("<tr>")[2:]:  # [0] before the table, [1] the header row
+    for row in body.split("<tr>")[1:]:
         # the name cell: the method, then its budget-adequacy mark (a link to the verdict)
-        method = re.search(r'<td class="text">([^<]*)(?:<a [^>]*>[^<]*</a>)?</td>', row).group(1)
-        cells = re.findall(r"<td( class=\"best\")? title=", row)
-        marked |= {(method, c) for c, best in zip(conditions, cells, strict=True) if best}
+        method = re.search(r'<td class="text method">([^<]*)(?:<a [^>]*>[^<]*</a>)?</td>',
+                           row).group(1)
+        cells = re.findall(r'<td( class="best")? title="([^"]+): n = ', row)
+        assert len(cells) == 6  # one per condition
+        marked |= {(method, html.unescape(c)) for best, c in cells if best}
     assert marked == expected and len(marked) >= 6
 
 
@@ -65,8 +70,9 @@ def test_planted_hidden_failure_is_listed_first_class(report_html: str, synth, d
     visible = section(report_html, "hidden-failures")
     assert f"<strong>site = {synth.FAILING_SITE}</strong>" in visible
     findings = {r["finding"] for r in rows}  # one card per finding (its opponents listed)
-    assert visible.count('<div class="failure">') == min(len(findings), 12)
-    assert visible.split("<tbody>")[1].split("</tbody>")[0].count("<tr>") == len(rows)
+    assert visible.count('<div class="failure">') == min(len(findings), failures.MAX_CARDS)
+    table = visible.split("<thead>")[1].split("</table>")[0]  # both tbodies (shown + folded)
+    assert table.count("<tr>") == len(rows) + 1
     for r in planted:  # gated_symile wins overall, significantly, and loses here
         sign = 1 if r["method_a"] == "gated_symile" else -1
         assert sign * r["aggregate_delta"] > 0 > sign * r["delta"]
@@ -124,6 +130,8 @@ def test_fairness_shows_the_budget_each_method_used(report_html: str, results_di
         assert row["wall_time_s"] == pytest.approx(mine["wall_time_s"].sum())
         assert row["param_count"] == 200_000 + 1000 * len(method)
         assert row["best_config"].startswith('{"lr": ')
+        for value in json.loads(row["best_config"]).values():  # rounded for people
+            assert value == float(f"{value:.3g}"), row["best_config"]
     assert rows["gated_symile"]["statuses"] == "2 completed, 1 stopped, 1 failed"
     fairness = section(report_html, "fairness")
     assert fairness.count("<svg") == 1
@@ -166,8 +174,27 @@ def test_long_failure_lists_spell_out_the_strongest(results_dir: Path, tmp_path:
     monkeypatch.setattr(failures, "MAX_CARDS", 3)
     html = render_report(results_dir, out=tmp_path / "r.html").read_text(encoding="utf-8")
     visible = section(html, "hidden-failures")
-    rows = visible.split("<tbody>")[1].split("</tbody>")[0].count("<tr>")
+    rows = visible.split("<thead>")[1].split("</table>")[0].count("<tr>") - 1
     shown = data_of(html)["hidden-failures"]["hidden_failures"]
     findings = len({r["finding"] for r in shown})
     assert visible.count('<div class="failure">') == 3 and rows == len(shown) and findings > 3
     assert f"… and {findings - 3} more findings (strongest first)" in " ".join(visible.split())
+
+
+def test_long_tables_show_the_top_rows_and_fold_the_rest(results_dir: Path, tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch,
+                                                         data_of) -> None:
+    """No script: the rows past the first MAX_ROWS sit in a second tbody that CSS hides until
+    the "show all" checkbox is ticked (checked in a real browser in test_browser.py)."""
+    monkeypatch.setattr(failures, "MAX_ROWS", 2)
+    html_text = render_report(results_dir, out=tmp_path / "r.html").read_text(encoding="utf-8")
+    visible = section(html_text, "hidden-failures")
+    shown = data_of(html_text)["hidden-failures"]["hidden_failures"]
+    assert len(shown) > 2
+    top, rest = visible.split('<tbody class="more">')[0], visible.split('<tbody class="more">')[1]
+    assert top.split("<tbody>")[-1].count("<tr>") == 2
+    assert rest.split("</tbody>")[0].count("<tr>") == len(shown) - 2
+    assert f'<span class="show">show all {len(shown)} rows</span>' in visible
+    assert '<input type="checkbox" class="more-toggle" id="more-hidden">' in visible
+    css = html_text.split("<style>")[1].split("</style>")[0]
+    assert ".more-toggle:not(:checked) ~ .scroll tbody.more { display: none; }" in css

@@ -108,11 +108,11 @@ def _check_adequacy(out: Path, manifest: dict[str, Any], trials: pl.DataFrame,
     for name in variants:
         flagged = bool(manifest["methods"][name]["adequacy"]["flagged"])
         mark = "flagged" if flagged else "adequate"
-        assert re.search(rf'<td class="text">{name}<a href="#adequacy" '
+        assert re.search(rf'<td class="text method">{name}<a href="#adequacy" '
                          rf'class="adequacy-mark {mark}"', html), name
     for name, rules in summary["flagged"].items():
         if rules:
-            assert f"<p><strong>{name}</strong>: " in html
+            assert f"<summary><strong>{name}</strong>: " in html
 
 
 def _descendants(pid: int) -> list[int]:

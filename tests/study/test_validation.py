@@ -65,6 +65,17 @@ BAD_FILES = [
      ["methods.clip.search.l_r", "did you mean 'lr'"]),
     ({"search": {"gate_lr_mul": 2.0}}, ["search.gate_lr_mul", "in no method's search space"]),
     ({"name": _DELETE}, ["name", "Field required"]),
+    ({"report": {"slices": ["perturbed_modality", "corupted_modality"]}},
+     ["report.slices.1", "unknown slice column 'corupted_modality'",
+      "did you mean 'corrupted_modality'"]),
+    ({"report": {"slices": [{"column": "corrupted_modality", "bins": 4}]}},
+     ["report.slices.0.bins", "'corrupted_modality' is not numeric"]),
+    ({"report": {"slices": [{"column": "severity", "bin": 4}]}},
+     ["report.slices.0.bin", "did you mean 'bins'", "valid: column, bins"]),
+    ({"report": {"slices": [{"column": "severity", "bins": 50}]}},
+     ["report.slices.0.bins", "less than or equal to 20"]),
+    ({"report": {"slices": [["severity"]]}},
+     ["report.slices.0", "must be a column name or {column: NAME, bins: K}"]),
     ({"data": {"kind": "symile_xor", "d": 2, "n": 600}, "task.target": "b"},
      ["eval_grid", "'missing", "retrieval target 'b'", "fixed bank", "perturb a or c"]),
     ({"task.match": "label"},
@@ -76,7 +87,7 @@ BAD_FILES = [
 
 
 @pytest.mark.parametrize(("change", "expected"), BAD_FILES,
-                         ids=[next(iter(c)) for c, _ in BAD_FILES])
+                         ids=[f"{next(iter(c))}-{i}" for i, (c, _) in enumerate(BAD_FILES)])
 def test_bad_study_file_exits_2_naming_the_path(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], tiny: dict[str, Any], writer: Any,
     change: dict[str, Any], expected: list[str],
@@ -199,3 +210,12 @@ def test_shipped_studies_validate(study: Path, capsys: pytest.CaptureFixture[str
         code, out, err = _cli(capsys, *args)
         assert code == 0, err
         assert "estimated tuning trials" in out
+
+
+def test_binned_and_provenance_slices_are_accepted(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], tiny: dict[str, Any], writer: Any
+) -> None:
+    study = _with(tiny, {"report": {"slices": ["observed", "corrupted_modality",
+                                               {"column": "severity", "bins": 3}]}})
+    code, _, err = _cli(capsys, str(writer(tmp_path, study)), "--dry-run")
+    assert code == 0, err

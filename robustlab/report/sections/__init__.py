@@ -1,4 +1,5 @@
-"""The report's sections, in page order (issue 6). Each module has
+"""The report's sections, in page order (issues 6 and 15: the verdict first, then hidden
+failures, then the details). Each module has
 `build(results, analysis) -> Section` and a template `templates/sections/<id>.html.j2`."""
 
 from __future__ import annotations
@@ -14,15 +15,19 @@ from robustlab.report.sections import (
     overview,
     pairwise,
     provenance,
+    slices,
+    verdict,
 )
 from robustlab.report.sections.base import Section
 
 Builder = Callable[[Results, Analysis], Section]
 
 BUILDERS: tuple[Builder, ...] = (
-    overview.build,
+    verdict.build,
     failures.build,
+    overview.build,
     curves.build,
+    slices.build,
     pairwise.build,
     fairness.build,
     provenance.build,

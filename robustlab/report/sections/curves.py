@@ -9,7 +9,7 @@ import polars as pl
 from robustlab.report.analysis import Analysis
 from robustlab.report.charts import Series, curve_chart
 from robustlab.report.inputs import Results
-from robustlab.report.sections.base import Section, ordered, records
+from robustlab.report.sections.base import Section, level_name, ordered, records
 
 
 def build(results: Results, analysis: Analysis) -> Section:
@@ -41,18 +41,6 @@ def _panel(results: Results, analysis: Analysis, op: str, modality: str,
     summary = ordered(analysis.robustness.filter(family), "method", results.methods)
     return {
         "op": op, "modality": modality,
-        "chart": curve_chart(f"curve-{index}", f"{op} on {modality}", series,
-                             x_label=_level_name(results, op)),
+        "chart": curve_chart(f"curve-{index}", series, x_label=level_name(results.study, op)),
         "summary": records(summary),
     }
-
-
-def _level_name(results: Results, op: str) -> str:
-    """What the x axis is: the grid axis the study varied for `op` (severity or fraction)."""
-    grid = results.study.get("eval_grid", [])
-    for entry in grid if isinstance(grid, list) else []:
-        if isinstance(entry, dict) and entry.get("op") == op:
-            for axis in ("severity", "fraction"):
-                if isinstance(entry.get(axis), list) and len(entry[axis]) > 1:
-                    return axis
-    return "level"

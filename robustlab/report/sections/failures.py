@@ -11,7 +11,8 @@ from robustlab.report.analysis import Analysis, seed_note
 from robustlab.report.inputs import Results
 from robustlab.report.sections.base import Section, records
 
-MAX_CARDS = 12  # findings spelled out in words; the table below lists every row
+MAX_CARDS = 6  # findings spelled out in words; the table below lists every row
+MAX_ROWS = 10  # table rows shown before "show all"
 
 
 def build(results: Results, analysis: Analysis) -> Section:
@@ -25,9 +26,10 @@ def build(results: Results, analysis: Analysis) -> Section:
     return Section(
         id="hidden-failures", title="Hidden failures",
         view={"findings": _findings(rows), "rows": rows, "look": records(look),
-              "slices": list(s.slices), "min_size": s.min_slice_size, "alpha": s.alpha,
+              "slices": [spec.describe() for spec in s.slices],
+              "min_size": s.min_slice_size, "alpha": s.alpha,
               "correction": "holm" if s.correction == "none" else s.correction,
-              "searched": frame is not None, "max_cards": MAX_CARDS,
+              "searched": frame is not None, "max_cards": MAX_CARDS, "max_rows": MAX_ROWS,
               "seed_note": seed_note(analysis)},
         data={"hidden_failures": rows, "worth_a_look": records(look)},
     )

@@ -89,7 +89,9 @@ def _resources(trials: pl.DataFrame) -> str:
 
 
 def _config_text(config: Any) -> str:
-    """A config as compact sorted JSON (a JSON string is parsed first)."""
+    """A config as compact sorted JSON for people (a JSON string is parsed first): floats to
+    3 significant digits, `2.66` rather than `2.659260036932778` (manifest.json keeps them
+    whole)."""
     if config is None or config == "":
         return ""
     if isinstance(config, str):
@@ -97,7 +99,18 @@ def _config_text(config: Any) -> str:
             config = json.loads(config)
         except json.JSONDecodeError:
             return config
-    return json.dumps(json_safe(config), sort_keys=True)
+    return json.dumps(rounded(json_safe(config)), sort_keys=True)
+
+
+def rounded(value: Any, digits: int = 3) -> Any:
+    """`value` with every float rounded to `digits` significant digits (nested too)."""
+    if isinstance(value, float):
+        return float(f"{value:.{digits}g}")
+    if isinstance(value, dict):
+        return {k: rounded(v, digits) for k, v in value.items()}
+    if isinstance(value, list):
+        return [rounded(v, digits) for v in value]
+    return value
 
 
 def _chart(results: Results, metric: str) -> InlineSvg | None:

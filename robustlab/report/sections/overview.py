@@ -9,12 +9,13 @@ import polars as pl
 from robustlab.report.adequacy import adequacy, flag_labels
 from robustlab.report.analysis import Analysis, seed_note
 from robustlab.report.inputs import Results
-from robustlab.report.sections.base import Section, condition_order, records
+from robustlab.report.sections.base import Family, Section, families, records
 from robustlab.stats.adequacy import Verdict
 
 
 def build(results: Results, analysis: Analysis) -> Section:
-    conditions = condition_order(results.predictions)
+    groups = families(results.predictions, results.study)
+    conditions = [c for g in groups for c, _ in g.conditions]
     table = analysis.accuracy
     best = (table.group_by("condition").agg(pl.col("accuracy").max().alias("best")))
     table = table.join(best, on="condition").with_columns(
@@ -26,10 +27,19 @@ def build(results: Results, analysis: Analysis) -> Section:
              "adequacy": marks[m]} for m in results.methods]
     return Section(
         id="overview", title="Study and headline",
-        view={"paragraph": paragraph(results, analysis), "conditions": conditions,
-              "rows": rows, "any_flagged": any(k and k["flagged"] for k in marks.values())},
+        view={"paragraph": paragraph(results, analysis), "groups": _header(groups),
+              "conditions": conditions, "rows": rows,
+              "any_flagged": any(k and k["flagged"] for k in marks.values())},
         data={"accuracy": records(analysis.accuracy)},
     )
+
+
+def _header(groups: list[Family]) -> list[dict[str, Any]]:
+    """The headline's two header rows: one cell per family (operator · modality, spanning its
+    levels), then one per level (the clean column spans both rows)."""
+    return [{"label": g.label, "axis": g.axis, "clean": g.op == "clean",
+             "levels": [{"condition": c, "level": level} for c, level in g.conditions]}
+            for g in groups]
 
 
 def adequacy_mark(verdict: Verdict | None) -> dict[str, Any] | None:

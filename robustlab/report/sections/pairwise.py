@@ -34,6 +34,7 @@ def build(results: Results, analysis: Analysis) -> Section:
         for row in (*overall, *slices):
             row["mark"] = mark(row, alpha)
         blocks.append({"condition": condition, "overall": overall, "slices": slices,
+                       "n_significant": sum(bool(r["significant"]) for r in overall),
                        "n_slice_significant": sum(bool(r["mark"]) for r in slices)})
     return Section(
         id="pairwise", title="Pairwise comparisons",
