@@ -35,6 +35,8 @@ from robustlab.search_space import Distribution, FloatRange
 
 Query = dict[str, Tensor]
 OptionsT = TypeVar("OptionsT")
+#: The evaluation protocols a method may be trained for (robustlab.evaluate.Task.protocol).
+PROTOCOLS = ("retrieval", "probe")
 
 #: Training-config fields every method lets the tuner vary (same ranges for all methods).
 COMMON_SEARCH_SPACE: dict[str, Distribution] = {
@@ -78,6 +80,15 @@ class Method(nn.Module, ABC):
         check_dims(dims)
         with seeded(seed):
             return cls(options, dims, encoder)
+
+    @classmethod
+    def for_protocol(cls, options: OptionsT, protocol: str) -> OptionsT:
+        """`options` with every choice left to the evaluation protocol ("retrieval" or
+        "probe") made for it, e.g. CoMM's `pair_views: auto`. The study resolves a variant's
+        options through this before it tunes, builds or records them. Default: unchanged."""
+        if protocol not in PROTOCOLS:
+            raise ValueError(f"protocol: must be one of {list(PROTOCOLS)}, got {protocol!r}")
+        return options
 
     @classmethod
     @abstractmethod
