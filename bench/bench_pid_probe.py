@@ -57,7 +57,8 @@ def run_one(setting: str, latent_dim: int, seed: int, method: str) -> dict[str, 
                                dim=input_dim(latent_dim)).build(seed)
     cls = METHODS.get(method)
     encoder = ENCODERS.get("mlp")(dim=DIM, depth=2, hidden=DIM)
-    model = cls.build(cls.Options(), data.dims, encoder, seed=seed)
+    options = cls.for_protocol(cls.Options(), "probe")  # CoMM, COrAL: the papers' losses
+    model = cls.build(options, data.dims, encoder, seed=seed)
     probe = Task(protocol="probe")
     config = TrainConfig(epochs=EPOCHS, batch_size=BATCH, lr=LR, device="cpu", seed=seed)
     train(model, data, config, task=probe)

@@ -40,7 +40,12 @@ WARMUP_STEPS = 2
 STEPS_PER_ROUND = 2
 ROUNDS = 7
 THREADS = 1  # the machine is shared by several jobs: 2 threads per process oversubscribe it
-VARIANTS = {"symile_n2": ("symile", {"negatives": "n_squared"})}  # study variants, timed too
+VARIANTS = {  # study variants, timed too (comm and coral by default train pair views:
+    # the views retrieval scores; `*_paper` are the papers' losses, as a probe study trains)
+    "symile_n2": ("symile", {"negatives": "n_squared"}),
+    "comm_paper": ("comm", {"pair_views": False}),
+    "coral_paper": ("coral", {"pair_views": False}),
+}
 
 
 @dataclass

@@ -5,12 +5,15 @@ gate (per candidate), cross-entropy with the positive, then the mean over target
 `logit_scale` is the already-exponentiated scale. Two negative schemes:
 - `num_negatives=None`: the whole batch is the candidate set; logits (B, B) with the
   positives on the diagonal;
-- `num_negatives=K`: K negatives per query drawn uniformly from the other rows (with
-  replacement across draws, never the positive itself, as in the reference), scored per pair.
+- `num_negatives=K`: min(K, B − 1) negatives per query drawn uniformly from the other rows
+  (with replacement across draws, never the positive itself), scored per pair. This is the
+  reference's pair sampling (`losses/symile.py`, `negative_sampling: pair`): it caps K at
+  the B − 1 other rows (`K = max(1, min(K, N - 1))`) and draws with replacement by shifting
+  a draw from [0, B − 2] past the positive's index.
 Both score every target at once with the gate's fast form (`ModalityGate.score_all`):
 matmuls and (M, K, B, C) elementwise work, nothing (B, C, D)-sized, no loop over targets.
-The reference adds a 0.1-weighted distillation term between raw and gated embeddings; DESIGN
-does not, so neither do we.
+The loss is the cross-entropy alone, as in the reference's current code (an earlier version
+added a 0.1-weighted distillation term between raw and gated embeddings; it was removed).
 """
 
 from __future__ import annotations
@@ -45,7 +48,8 @@ def gated_symile_target_losses(gate: ModalityGate, embeddings: Sequence[Tensor],
 
     `embeddings`: M aligned (B, D) tensors in modality order; `masks`: M (B,) bool presence
     masks (used by a `hard_missing` gate, ignored otherwise); `generator` draws the sampled
-    negatives (required when `num_negatives` is set: no global RNG).
+    negatives (required when `num_negatives` is set: no global RNG). A `num_negatives` of
+    B or more draws B − 1 per query (the reference's cap), so the logits are (B, B).
     """
     check_embeddings("embeddings", embeddings, min_count=2)
     check_logit_scale(logit_scale)
@@ -80,8 +84,10 @@ def gated_symile_target_losses(gate: ModalityGate, embeddings: Sequence[Tensor],
 
 def _sampled_columns(batch: int, k: int, generator: torch.Generator,
                      device: torch.device) -> Tensor:
-    """(B, K+1) candidate rows per query: the positive, then K negatives drawn uniformly from
-    the other rows (with replacement across draws, never the positive itself)."""
+    """(B, K'+1) candidate rows per query, K' = min(K, B − 1): the positive, then K'
+    negatives drawn uniformly from the other rows (with replacement across draws, never the
+    positive itself)."""
+    k = min(k, batch - 1)  # the reference's cap: no more negatives than other rows
     neg = torch.randint(0, batch - 1, (batch, k), generator=generator,
                         device=generator.device).to(device)  # (B, K) in [0, B-2]
     pos = torch.arange(batch, device=device)

@@ -35,10 +35,14 @@ from robustlab.search_space import Distribution, FloatRange
 
 Query = dict[str, Tensor]
 OptionsT = TypeVar("OptionsT")
+#: The evaluation protocols a method may be trained for (robustlab.evaluate.Task.protocol).
+PROTOCOLS = ("retrieval", "probe")
 
 #: Training-config fields every method lets the tuner vary (same ranges for all methods).
+#: lr reaches 3e-2: the small models here train fastest near 1e-2 (the benchmarks' lr), and
+#: a study narrows the range to its own (`search: {lr: {low: .., high: ..}}`).
 COMMON_SEARCH_SPACE: dict[str, Distribution] = {
-    "lr": FloatRange(1e-4, 3e-3, log=True),
+    "lr": FloatRange(1e-4, 3e-2, log=True),
     "weight_decay": FloatRange(1e-6, 1e-2, log=True),
 }
 
@@ -78,6 +82,15 @@ class Method(nn.Module, ABC):
         check_dims(dims)
         with seeded(seed):
             return cls(options, dims, encoder)
+
+    @classmethod
+    def for_protocol(cls, options: OptionsT, protocol: str) -> OptionsT:
+        """`options` with every choice left to the evaluation protocol ("retrieval" or
+        "probe") made for it, e.g. CoMM's `pair_views: auto`. The study resolves a variant's
+        options through this before it tunes, builds or records them. Default: unchanged."""
+        if protocol not in PROTOCOLS:
+            raise ValueError(f"protocol: must be one of {list(PROTOCOLS)}, got {protocol!r}")
+        return options
 
     @classmethod
     @abstractmethod

@@ -8,8 +8,14 @@ the full view is contrasted with itself too).
 
 Rows where view m has no modality present (a missing modality) are left out of that view's
 term: their Z is the CLS-only output, which carries no example information.
-`pair_views` (our addition, off by default) also aligns each two-modality view with the full
-one, so the retrieval query Z(context pair) is a view the loss has seen.
+
+`pair_views` (our extension; the paper is silent, its loss has single-modality views only)
+adds the three two-modality views to the average, each aligned with the other copy's full
+view like the single ones. Retrieval scores cos(Z(context pair), Z(target alone)); without
+pair views the query Z(context pair) is a view the loss never forms. `auto` (the default)
+turns them on when the method is trained for the retrieval protocol and leaves the paper's
+loss for the linear probe (`for_protocol`; a study records the resolved value); `true` /
+`false` force them (`false` for retrieval is the paper-loss ablation).
 
 Retrieval: cos(head(Z(context, target removed)), head(Z(only the target))). Probe features:
 Z(full), before the head.
@@ -20,13 +26,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from itertools import combinations
+from typing import Literal
 
 import torch
 from torch import Tensor
 
 from robustlab.data.batch import Batch
 from robustlab.methods.base import COMMON_SEARCH_SPACE, EncoderOptions, default_generator, register
-from robustlab.methods.common import check_bool, check_float, check_int
+from robustlab.methods.common import check_choice, check_float, check_int
 from robustlab.methods.fusion import FusionMethod, nt_xent_terms
 from robustlab.search_space import Distribution, FloatRange
 
@@ -36,7 +43,8 @@ class CommOptions:
     """fusion_dim/heads/layers: the fusion transformer (fusion_dim % fusion_heads == 0);
     num_tokens: tokens per modality; proj_dim: projection-head output; temperature: NT-Xent τ;
     noise_std: Gaussian noise std relative to each feature's batch std; mask_prob: share of
-    input entries zeroed; pair_views: also align two-modality views with the full view."""
+    input entries zeroed; pair_views: also align two-modality views with the full view
+    (true / false, or auto: on for the retrieval protocol, off for the probe)."""
 
     fusion_dim: int = 64
     fusion_heads: int = 4
@@ -46,13 +54,13 @@ class CommOptions:
     temperature: float = 0.1
     noise_std: float = 0.1
     mask_prob: float = 0.1
-    pair_views: bool = False
+    pair_views: bool | Literal["auto"] = "auto"
 
     def __post_init__(self) -> None:
         check_fusion_options(self)
         check_float(self, "noise_std", 0.0, 10.0)
         check_float(self, "mask_prob", 0.0, 1.0, high_open=True)
-        check_bool(self, "pair_views")
+        check_choice(self, "pair_views", ("auto", True, False))
 
 
 def check_fusion_options(o: object) -> None:
@@ -85,7 +93,7 @@ class Comm(FusionMethod):
 
     def views(self) -> dict[str, tuple[str, ...]]:
         """view name -> the modalities it keeps; the full view last."""
-        sizes = (1, 2) if self.options.pair_views else (1,)
+        sizes = (1, 2) if self.pair_views else (1,)
         views = {"view_" + "_".join(ms): ms
                  for k in sizes for ms in combinations(self.modalities, k)}
         views["view_full"] = self.modalities

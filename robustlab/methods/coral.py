@@ -23,6 +23,18 @@ Missing modalities: removed from the shared fusion; on the unique path the learn
 embedding replaces the unique encoder's output. Rows missing a modality leave the terms that
 involve it. Retrieval as CoMM (shared path). Probe features: [s, u_a, u_b, u_c] (s = the
 shared Z of all present modalities, before the head).
+
+**Pair views (our extension; the paper is silent).** Retrieval scores cos(Z(context pair),
+Z(target alone)) on the shared path, and the published loss forms neither view: its shared
+views always hold every modality (one of them partly masked). With `pair_views` the shared
+path also trains them as CoMM does: each one- and two-modality view of a copy (whole
+modalities, no token masking, as retrieval forms them) is aligned by NT-Xent with the other
+copy's full shared view, ½[ℓ(Z'_v, Z''_full) + ℓ(Z''_v, Z'_full)], and the mean of these six
+terms is added to the loss (weighing as much as the shared term). The single-modality views
+come with the pairs because retrieval's candidate, Z(target alone), is one of them (CoMM's
+paper loss has them already). `auto` (the default) turns them on for the retrieval protocol
+and leaves the published loss for the linear probe (`for_protocol`); `true` / `false` force
+them.
 """
 
 from __future__ import annotations
@@ -30,7 +42,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from itertools import combinations
-from typing import NamedTuple, cast
+from typing import Literal, NamedTuple, cast
 
 import torch
 import torch.nn.functional as F
@@ -39,7 +51,7 @@ from torch import Tensor, nn
 from robustlab.data.batch import Batch
 from robustlab.methods.base import COMMON_SEARCH_SPACE, EncoderOptions, default_generator, register
 from robustlab.methods.comm import check_fusion_options
-from robustlab.methods.common import ModalityEncoders, check_float
+from robustlab.methods.common import ModalityEncoders, check_choice, check_float
 from robustlab.methods.fusion import FusionMethod, Tokenizer, nt_xent_terms, projection_head
 from robustlab.search_space import Distribution, FloatRange
 
@@ -49,7 +61,9 @@ class CoralOptions:
     """fusion_* / num_tokens / proj_dim / temperature: as CoMM; mask_ratio: share of the masked
     modality's tokens removed in a view; ortho_weight: w_o (weight of the summed cos²
     penalty, as the published loss); noise_std, mask_prob: the input
-    augmentations (as CoMM)."""
+    augmentations (as CoMM); pair_views: also train the one- and two-modality shared views
+    retrieval scores (true / false, or auto: on for the retrieval protocol, off for the
+    probe)."""
 
     fusion_dim: int = 64
     fusion_heads: int = 4
@@ -61,6 +75,7 @@ class CoralOptions:
     ortho_weight: float = 1.0
     noise_std: float = 0.1
     mask_prob: float = 0.1
+    pair_views: bool | Literal["auto"] = "auto"
 
     def __post_init__(self) -> None:
         check_fusion_options(self)
@@ -68,6 +83,7 @@ class CoralOptions:
         check_float(self, "ortho_weight", 0.0, 1e4)
         check_float(self, "noise_std", 0.0, 10.0)
         check_float(self, "mask_prob", 0.0, 1.0, high_open=True)
+        check_choice(self, "pair_views", ("auto", True, False))
 
 
 class View(NamedTuple):
@@ -173,15 +189,20 @@ class Coral(FusionMethod):
     def loss_of_views(self, views: Sequence[View], mask: Mapping[str, Tensor],
                       g: torch.Generator | None = None) -> dict[str, Tensor]:
         """The loss given the two drawn views: both views through each path together (the
-        encoders, the fusion transformer, the heads), every NT-Xent term in one call."""
+        encoders, the fusion transformer with every shared view, the heads), every NT-Xent
+        term of a kind in one call."""
         o, b = self.options, next(iter(mask.values())).shape[0]
         x = {m: torch.cat([v.inputs[m] for v in views]) for m in self.modalities}  # (2B, d)
         keep = {m: torch.cat([self.fusion.token_mask(v.keep[m]) for v in views])
                 for m in self.modalities}  # (2B, T)
         both = {m: torch.cat([mask[m], mask[m]]) for m in self.modalities}  # (2B,)
-        shared = self.head(self.fusion.fuse(self.fusion.tokenize(x, g), keep))  # (2B, K)
+        shown = self.shared_views()
+        fused = self.fusion.fuse_views(self.fusion.tokenize(x, g), [
+            keep if name == "view_full" else {m: both[m] for m in ms}
+            for name, ms in shown.items()])  # (2B, V, F): the full view first
+        z_views = self.head(fused)  # (2B, V, K)
         uniques = [self.unique_heads[m](u) for m, u in self.uniques(x, both, g).items()]
-        z = torch.stack([shared, *uniques])  # (1 + M, 2B, K): s, u_a, u_b, ...
+        z = torch.stack([z_views[:, 0], *uniques])  # (1 + M, 2B, K): s, u_a, u_b, ...
         present = torch.stack([torch.stack(list(mask.values())).any(dim=0),
                                *mask.values()])  # (1 + M, B)
         ell = nt_xent_terms(z[:, :b], z[:, b:], o.temperature, present)  # (1 + M,)
@@ -192,8 +213,37 @@ class Coral(FusionMethod):
         total = o.ortho_weight * ortho
         for term in terms.values():
             total = total + term
+        if len(shown) > 1:
+            retrieval = self.view_terms(z_views, list(shown.values())[1:], list(shown)[1:], mask)
+            if retrieval:
+                total = total + torch.stack(list(retrieval.values())).mean()
+            terms.update(retrieval)
         terms["ortho"] = ortho  # reported unweighted
         return {"loss": total, **{k: v.detach() for k, v in terms.items()}}
+
+    def shared_views(self) -> dict[str, tuple[str, ...]]:
+        """The shared path's views, name -> the modalities kept: the full view first, then,
+        with pair views, the ones retrieval scores (each modality alone, each pair)."""
+        views = {"view_full": self.modalities}
+        if self.pair_views:
+            views.update({"view_" + "_".join(ms): ms
+                          for k in (1, 2) for ms in combinations(self.modalities, k)})
+        return views
+
+    def view_terms(self, z: Tensor, kept: Sequence[tuple[str, ...]], names: Sequence[str],
+                   mask: Mapping[str, Tensor]) -> dict[str, Tensor]:
+        """½[ℓ(Z'_v, Z''_full) + ℓ(Z''_v, Z'_full)] for every retrieval view v, as CoMM:
+        z (2B, V, K) with the full view at index 0 and the views `kept` after it; a row
+        joins view v's term when v holds one of its modalities."""
+        b, tau = z.shape[0] // 2, self.options.temperature
+        first, second = z[:b].transpose(0, 1), z[b:].transpose(0, 1)  # (V, B, K) per copy
+        present = torch.stack([torch.stack([mask[m] for m in ms]).any(dim=0)
+                               for ms in kept])  # (V - 1, B)
+        ell_1 = nt_xent_terms(first[1:], second[:1], tau, present)  # (V - 1,)
+        ell_2 = nt_xent_terms(second[1:], first[:1], tau, present)  # (V - 1,)
+        counts = present.sum(dim=1).tolist()
+        return {name: (ell_1[i] + ell_2[i]) / 2
+                for i, name in enumerate(names) if counts[i] >= 2}  # a contrast needs 2 rows
 
     def features(self, batch: Batch) -> Tensor:
         parts = [self.full(batch), *self.uniques(batch.x, batch.mask).values()]

@@ -14,6 +14,7 @@ kept gets the CLS-only output: for these methods that plays the role of the lear
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any, cast
@@ -23,7 +24,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from robustlab.data.batch import Batch
-from robustlab.methods.base import EncoderOptions, Method, Query
+from robustlab.methods.base import EncoderOptions, Method, OptionsT, Query
 from robustlab.methods.encoders import MLPEncoder
 
 
@@ -317,6 +318,23 @@ class FusionMethod(Method):
     fusion: FusionEncoder
     head: nn.Module
     options: Any
+
+    @classmethod
+    def for_protocol(cls, options: OptionsT, protocol: str) -> OptionsT:
+        """`pair_views: auto` made for `protocol`: on for retrieval (train the views it
+        scores), off for the probe (the paper's loss)."""
+        options = super().for_protocol(options, protocol)
+        if getattr(options, "pair_views", None) != "auto":
+            return options
+        return cast(OptionsT, dataclasses.replace(
+            cast(Any, options), pair_views=protocol == "retrieval"))
+
+    @property
+    def pair_views(self) -> bool:
+        """Whether the loss trains the views retrieval scores. `auto` left unresolved (a
+        method built outside a study, without `for_protocol`) counts as retrieval, the
+        protocol `encode_query` and `score` serve."""
+        return bool(self.options.pair_views in (True, "auto"))
 
     def build_shared_path(self, options: Any, dims: Mapping[str, int],
                           encoder: EncoderOptions) -> None:

@@ -5,7 +5,16 @@ Symile's embeddings plus `robustlab.core.ModalityGate`: when scoring candidate c
 each context embedding is pulled toward a neutral direction by α(1 − w_{t,m}), with w from the
 per-candidate gate (and a NULL mass), and the score is the MIP of c with the gated context
 (DESIGN §4). Training: for each target, the whole batch (`num_negatives=None`) or K sampled
-negatives per query scored with the gate; cross-entropy with the positive; mean over targets.
+negatives per query (capped at the B − 1 other rows, as the reference) scored with the gate;
+cross-entropy with the positive; mean over targets.
+
+Gate initialisation follows the reference's configs (`config/modelname/*.yaml`: `gate_temp:
+0.7`, `gate_strength_init: -3.0`, `gate_d_k: 256`), not its gate class's defaults (1.0, −6,
+256): `gate_temp_init` is the value whose log starts log_temp (τ = softplus(log_temp) + 0.1,
+so τ ≈ 0.63 at 0.7), `gate_strength_init` the logit of the gate strength α (σ(−3) ≈ 0.05:
+the gate starts weak but on; σ(−6) ≈ 0.0025 left it practically off). They are options, not
+searched: every variant of a study gets the same number of trials, and two more search
+dimensions would spread a gated variant's few trials thinner than any other method's.
 
 The ablation switches are options: `neutral`, `use_null`, `gate_type`, `mode`,
 `hard_missing` (our extension: w = 0 for a missing context modality). Gate parameters get
@@ -52,8 +61,10 @@ class GatedSymileOptions:
     """neutral: learned | frozen | ones | none; use_null: the NULL option of the gate;
     gate_type: sigmoid | softmax; mode: attention (per candidate) | matrix (learned,
     candidate-independent); hard_missing: w = 0 for missing context; num_negatives: K sampled
-    negatives per query, or None for the whole batch; gate_lr_mult: gate lr / base lr;
-    key_dim: gate query/key width; normalize, logit_scale_init: as Symile."""
+    negatives per query (at most B − 1 are drawn), or None for the whole batch; gate_lr_mult:
+    gate lr / base lr; key_dim: gate query/key width; gate_temp_init: initial gate
+    temperature (the reference's `gate_temp`); gate_strength_init: initial logit of the gate
+    strength α; normalize, logit_scale_init: as Symile."""
 
     neutral: Literal["learned", "frozen", "ones", "none"] = "learned"
     use_null: bool = True
@@ -62,7 +73,9 @@ class GatedSymileOptions:
     hard_missing: bool = False
     num_negatives: int | None = None
     gate_lr_mult: float = 1.0
-    key_dim: int = 64
+    key_dim: int = 256
+    gate_temp_init: float = 0.7
+    gate_strength_init: float = -3.0
     normalize: bool = True
     logit_scale_init: float = DEFAULT_LOG_SCALE
 
@@ -77,6 +90,8 @@ class GatedSymileOptions:
               "null (the whole batch) or an int >= 1")
         check_float(self, "gate_lr_mult", 0.0, 1e3, low_open=True)
         check_int(self, "key_dim", 1)
+        check_float(self, "gate_temp_init", 0.0, 100.0, low_open=True)
+        check_float(self, "gate_strength_init", -20.0, 20.0)
         check_bool(self, "normalize")
         check_float(self, "logit_scale_init", -10.0, LOG_SCALE_MAX)
 
@@ -95,7 +110,8 @@ class GatedSymile(EmbeddingMethod):
         gate_seed = int(torch.randint(0, 2**31 - 1, ()))  # from `build`'s seeded RNG
         self.gate = ModalityGate(
             len(dims), encoder.dim, key_dim=o.key_dim, neutral=o.neutral, use_null=o.use_null,
-            gate_type=o.gate_type, mode=o.mode, hard_missing=o.hard_missing, seed=gate_seed,
+            gate_type=o.gate_type, mode=o.mode, hard_missing=o.hard_missing,
+            temperature_init=o.gate_temp_init, strength_init=o.gate_strength_init, seed=gate_seed,
         )
 
     @classmethod

@@ -7,8 +7,10 @@ exp(s) · (−area) of the triangle (anchor row, tuple of the other two), symmet
 (default, as the reference trains) uses the surrogate ½(‖u‖²‖v‖² − ⟨u,v⟩²), otherwise the
 true area. Retrieval: −area(candidate, context pair), closed form (matmul speed); the
 surrogate and the area rank candidates identically. `normalize` L2-normalises the embeddings
-(on, as in the reference). The learnable log logit scale is clamped at log(100); a missing
-modality is the learned "missing" embedding, as for every embedding method.
+(on, as in the reference). The learnable log logit scale is clamped at log(100) and starts at
+0 (a scale of 1), as the reference's `config/modelname/triangle.yaml`; the tuner searches it in
+[−log 100, log 100], as GRAM's (see `robustlab.methods.gram`). A missing modality is the
+learned "missing" embedding, as for every embedding method.
 
 This loss differs from the reference's on purpose. The reference trains with its
 memory-efficient area matrix, which takes ⟨b_i, c_j⟩ (i the anchor's row) where the triangle
@@ -30,27 +32,27 @@ from torch import Tensor
 from robustlab.core import triangle_anchor_losses, triangle_scores
 from robustlab.data.batch import Batch
 from robustlab.methods.base import COMMON_SEARCH_SPACE, EncoderOptions, Query, register
-from robustlab.methods.clip import LOGIT_SCALE_INIT_RANGE
 from robustlab.methods.common import (
-    DEFAULT_LOG_SCALE,
     LOG_SCALE_MAX,
     EmbeddingMethod,
     check_bool,
     check_float,
     mean_of_terms,
 )
+from robustlab.methods.gram import BASELINE_LOG_SCALE, BASELINE_LOGIT_SCALE_INIT_RANGE
 from robustlab.search_space import Distribution
 
 
 @dataclass(frozen=True)
 class TriangleOptions:
     """normalize: L2-normalise the embeddings; logit_scale_init: initial log scale s (exp(s)
-    multiplies −area; s is clamped at log 100 in use); squared: train on the reference's
-    surrogate ½(‖u‖²‖v‖² − ⟨u,v⟩²) instead of the area; reference_bug_compat: train with the
-    reference's defective area matrix (⟨b_i, c_j⟩ for ⟨b_j, c_j⟩), off by default."""
+    multiplies −area; s is clamped at log 100 in use; 0 as the reference); squared: train on
+    the reference's surrogate ½(‖u‖²‖v‖² − ⟨u,v⟩²) instead of the area;
+    reference_bug_compat: train with the reference's defective area matrix (⟨b_i, c_j⟩ for
+    ⟨b_j, c_j⟩), off by default."""
 
     normalize: bool = True
-    logit_scale_init: float = DEFAULT_LOG_SCALE
+    logit_scale_init: float = BASELINE_LOG_SCALE
     squared: bool = True
     reference_bug_compat: bool = False
 
@@ -76,7 +78,7 @@ class Triangle(EmbeddingMethod):
 
     @classmethod
     def search_space(cls) -> dict[str, Distribution]:
-        return {**COMMON_SEARCH_SPACE, "logit_scale_init": LOGIT_SCALE_INIT_RANGE}
+        return {**COMMON_SEARCH_SPACE, "logit_scale_init": BASELINE_LOGIT_SCALE_INIT_RANGE}
 
     def score(self, target: str, query: Query, candidates: Tensor) -> Tensor:
         return triangle_scores(self.context_embeddings(target, query), candidates,

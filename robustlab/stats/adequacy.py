@@ -166,9 +166,12 @@ def range_position(r: SearchRange, value: float) -> float:
 
 
 def search_boundary(best_config: Mapping[str, Any] | None, ranges: Sequence[SearchRange],
-                    th: Thresholds = DEFAULT) -> Finding:
+                    th: Thresholds = DEFAULT, best_score: float | None = None) -> Finding:
     """Flagged when a searched numeric value of the best config lies within `edge_margin` of
-    its range's edge (log scale for log ranges). Choices and fixed values are excluded."""
+    its range's edge (log scale for log ranges). Choices and fixed values are excluded.
+    `best_score`, the tuning's best validation score (higher is better, at most 1): at that
+    maximum no config beyond the edge can score higher, so an edge is not a finding there
+    (many configs tie at 1 and the tuner's pick among them is arbitrary)."""
     rule = "search_boundary"
     if best_config is None:
         return _skip(rule, "no best config (every tuning trial failed)")
@@ -191,6 +194,10 @@ def search_boundary(best_config: Mapping[str, Any] | None, ranges: Sequence[Sear
     shown = "; ".join(f"{p['name']} = {p['value']:.3g} at the {p['edge']} edge of "
                       f"[{p['low']:.3g}, {p['high']:.3g}]{' (log)' if p['log'] else ''}"
                       for p in hits)
+    if best_score is not None and best_score >= th.score_ceiling:
+        return Finding(rule, "ok", f"{shown}, but its validation score {best_score:.3f} is the "
+                                   "metric's maximum: no wider range can score higher",
+                       {**evidence, "best_score": best_score, "at_ceiling": True})
     return Finding(rule, "flagged", f"best config at the edge of its search range: {shown}",
                    evidence, tuple(remedies))
 

@@ -27,6 +27,7 @@ class Thresholds:
     noise_z: float = 2.0  # the tail's rise must exceed 2 noise SDs of the curve
     min_rise: float = 0.005  # ... and half an accuracy point
     edge_margin: float = 0.05  # search boundary: within 5 % of the range (its sampling scale)
+    score_ceiling: float = 1.0 - 1e-9  # ... unless the best validation score is the maximum
     converged_tol: float = 0.01  # tuning: a rise of > 1 point in the last third is "improving"
     max_seed_sd: float = 0.05  # unstable: seed SD above 5 points whatever the other methods do
     val_gap_abs: float = 0.05  # unstable: a final's val score this far below the tuning's best

@@ -112,7 +112,7 @@ def assess_variant(name: str, record: Mapping[str, Any], trials: pl.DataFrame | 
     tuning_best = float(best) if isinstance(best, int | float) and _number(best) else None
     return Verdict(name, (
         under_trained(curves, facts.budget_epochs, th),
-        search_boundary(record.get("best_config"), search_ranges(record), th),
+        search_boundary(record.get("best_config"), search_ranges(record), th, tuning_best),
         tuning_not_converged(completion_scores(trials), th),
         unstable(seed_acc, final_val, tuning_best, facts.resolution.get(name), th),
         near_chance(accuracy, facts.n_examples.get(name, 0), facts.chance,

@@ -178,7 +178,8 @@ def _variant(spec: StudySpec, name: str, raw: dict[str, Any], modalities: tuple[
     method_name = raw.get("method", name)
     cls = lookup(METHODS, method_name, f"{where}.method" if "method" in raw else where)
     option_values = _without(raw, "method", "search", "train_perturbations")
-    options = build_options(cls.Options, option_values, where)
+    options = _for_protocol(cls, build_options(cls.Options, option_values, where),
+                            spec.task.protocol, where)
     declared = dict(cls.search_space())
     # Options the variant pins in the file are not searched: the ablation fixes them.
     for key in option_values:
@@ -195,6 +196,16 @@ def _variant(spec: StudySpec, name: str, raw: dict[str, Any], modalities: tuple[
                 if "train_perturbations" in raw else study_train_op)
     return Variant(name=name, method=method_name, options=options, space=space,
                    train_perturbation=train_op)
+
+
+def _for_protocol(cls: Any, options: Any, protocol: str, where: str) -> Any:
+    """The variant's options with the choices its method leaves to the protocol made (e.g.
+    `pair_views: auto` -> true for retrieval): what is tuned, built, shown by `--dry-run`
+    and recorded in the manifest."""
+    try:
+        return cls.for_protocol(options, protocol)
+    except (TypeError, ValueError) as err:
+        raise SpecError(f"{where}: {err}") from None
 
 
 def _applicable(search: dict[str, Any], declared: dict[str, Any]) -> dict[str, Any]:

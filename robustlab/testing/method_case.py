@@ -67,8 +67,8 @@ def _bad_value(hint: object) -> object:
     origin, args = typing.get_origin(hint), typing.get_args(hint)
     if hint is bool:
         return "yes"
-    if origin is typing.Literal:
-        return "bogus"
+    if origin is typing.Literal or any(typing.get_origin(a) is typing.Literal for a in args):
+        return "bogus"  # a Literal, or a union with one (e.g. bool | Literal["auto"])
     if hint is int or (type(None) in args and int in args):
         return -7
     if hint is float or (type(None) in args and float in args):

@@ -44,6 +44,8 @@ def test_whole_batch_loss_is_the_per_pair_cross_entropy(case, scale):
 @settings(max_examples=30)
 @given(loss_cases(), st.integers(1, 6), seeds)
 def test_identical_candidates_give_log_of_k_plus_one(case, k, seed):
+    """K sampled negatives, capped at the B − 1 other rows (the reference's cap): with every
+    candidate identical the loss is log(min(K, B − 1) + 1)."""
     gate, embs = case
     b, d = embs[0].shape
     same = randn(seed, (1, d), embs[0].dtype).expand(b, d)
@@ -51,7 +53,25 @@ def test_identical_candidates_give_log_of_k_plus_one(case, k, seed):
     assume(b >= 2)
     loss = gated_symile_loss(gate, embs, 3.0, num_negatives=k,
                              generator=torch.Generator().manual_seed(seed))
-    assert abs(float(loss.detach()) - math.log(k + 1)) <= 1e-4
+    assert abs(float(loss.detach()) - math.log(min(k, b - 1) + 1)) <= 1e-4
+
+
+@pytest.mark.parametrize(("b", "k", "width"), [(5, 3, 4), (5, 4, 5), (5, 9, 5), (2, 6, 2)])
+def test_sampled_negatives_are_capped_at_the_other_rows(b, k, width):
+    """As the reference (`K = max(1, min(K, N - 1))`): K >= B draws B − 1 negatives per
+    query, never the positive, and a larger K than that changes nothing (same draws)."""
+    from robustlab.core.gated_loss import _sampled_columns
+
+    columns = _sampled_columns(b, k, torch.Generator().manual_seed(0), torch.device("cpu"))
+    assert columns.shape == (b, width)  # (B, min(K, B - 1) + 1)
+    assert torch.equal(columns[:, 0], torch.arange(b))
+    assert not bool((columns[:, 1:] == torch.arange(b)[:, None]).any())  # never the positive
+    gate = ModalityGate(3, 8, strength_init=0.0)
+    embs = [randn(i, (b, 8), torch.float32) for i in range(3)]
+    at_cap, beyond = (gated_symile_loss(gate, embs, 2.0, num_negatives=n,
+                                        generator=torch.Generator().manual_seed(1))
+                      for n in (min(k, b - 1), k))
+    assert torch.equal(at_cap, beyond)
 
 
 @given(loss_cases(), st.integers(1, 6), seeds)
@@ -164,8 +184,9 @@ def test_batched_loss_equals_the_direct_form_values_and_gradients(case, scale, s
 
 
 def _sampled_columns(b, k, generator):
-    """The loss's draw of (B, K+1) candidate rows, written out (positive first)."""
-    neg = torch.randint(0, b - 1, (b, k), generator=generator)
+    """The loss's draw of (B, K+1) candidate rows, written out (positive first; K capped at
+    B − 1)."""
+    neg = torch.randint(0, b - 1, (b, min(k, b - 1)), generator=generator)
     neg = neg + (neg >= torch.arange(b)[:, None]).long()
     return torch.cat([torch.arange(b)[:, None], neg], dim=1)
 

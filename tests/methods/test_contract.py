@@ -28,8 +28,8 @@ SWITCHES: dict[str, list[dict[str, object]]] = {
                      {"use_null": False}, {"gate_type": "softmax"}, {"mode": "matrix"},
                      {"mode": "matrix", "use_null": False}, {"hard_missing": True},
                      {"gate_type": "softmax", "hard_missing": True}],
-    "comm": [{"pair_views": True}],
-    "coral": [{"ortho_weight": 0.0}],
+    "comm": [{"pair_views": False}],  # the default (auto, unresolved) trains pair views
+    "coral": [{"ortho_weight": 0.0}, {"pair_views": False}],
     "gram": [{"normalize": False}],
     "triangle": [{"squared": False}, {"normalize": False}, {"reference_bug_compat": True}],
 }

@@ -8,7 +8,9 @@ import pytest
 import torch
 
 from robustlab.core import clip_loss, gated_symile_loss, symile_anchor_losses, symile_loss
+from robustlab.methods import METHODS
 from robustlab.methods.common import LogitScale
+from robustlab.methods.encoders import Mlp
 
 
 def _embeddings(model, batch):
@@ -123,6 +125,32 @@ def test_gated_param_groups_give_the_gate_its_lr_and_no_decay(build):
     others = [g for g in groups if g is not gate_group]
     assert all(g["lr"] == pytest.approx(1e-3) for g in others)
     assert any(g["weight_decay"] == 0.1 for g in others)  # encoder matrices still decay
+
+
+def test_gate_starts_as_the_reference_configs_do():
+    """The defaults are the reference's `config/modelname/*.yaml` (gate_temp 0.7,
+    gate_strength_init -3, gate_d_k 256), not its gate class's (1.0, -6)."""
+    cls = METHODS.get("gated_symile")
+    options = cls.Options()
+    assert (options.gate_temp_init, options.gate_strength_init, options.key_dim) == (
+        0.7, -3.0, 256)
+    gate = cls.build(options, {"a": 3, "b": 3, "c": 3}, Mlp(dim=8)).gate
+    assert gate.key_dim == 256
+    assert float(gate.strength.detach()) == pytest.approx(-3.0)
+    assert float(gate.log_temp.detach()) == pytest.approx(math.log(0.7))
+
+
+@pytest.mark.parametrize(("option", "value", "read"), [
+    ("gate_temp_init", 0.3, lambda gate: math.exp(float(gate.log_temp.detach()))),
+    ("gate_strength_init", 1.5, lambda gate: float(gate.strength.detach())),
+])
+def test_gate_initialisation_options_reach_the_gate(option, value, read, build, batch):
+    default, changed = build("gated_symile"), build("gated_symile", **{option: value})
+    assert read(changed.gate) == pytest.approx(value)
+    assert read(default.gate) != pytest.approx(value)
+    g = torch.Generator
+    assert not torch.equal(changed.loss(batch, g().manual_seed(0))["loss"],
+                           default.loss(batch, g().manual_seed(0))["loss"])
 
 
 @pytest.mark.parametrize(

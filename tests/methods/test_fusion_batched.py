@@ -61,7 +61,7 @@ def reference_comm_loss(model, x1, x2, mask) -> dict[str, Tensor]:
     full1 = model.head(reference_fuse(model.fusion, t1, dict(mask)))
     full2 = model.head(reference_fuse(model.fusion, t2, dict(mask)))
     tau = model.options.temperature
-    sizes = (1, 2) if model.options.pair_views else (1,)
+    sizes = (1, 2) if model.options.pair_views in (True, "auto") else (1,)  # auto: retrieval
     views = {"view_" + "_".join(ms): {m: mask[m] for m in ms}
              for k in sizes for ms in combinations(model.modalities, k)}
     views["view_full"] = dict(mask)
@@ -105,7 +105,28 @@ def reference_coral_loss(model, views, mask) -> dict[str, Tensor]:
     terms["ortho"] = torch.stack(ortho).sum()
     total = model.options.ortho_weight * terms["ortho"] + sum(
         v for k, v in terms.items() if k != "ortho")
+    if model.options.pair_views in (True, "auto"):  # auto unresolved counts as retrieval
+        retrieval = reference_coral_view_terms(model, views, mask, outs[0]["s"], outs[1]["s"])
+        total = total + torch.stack(list(retrieval.values())).mean()
+        terms.update(retrieval)
     return {"loss": total, **terms}
+
+
+def reference_coral_view_terms(model, views, mask, full1, full2) -> dict[str, Tensor]:
+    """COrAL's pair views one at a time: each one- and two-modality shared view of a copy
+    (whole modalities, no token masking) against the other copy's full shared view."""
+    tau, terms = model.options.temperature, {}
+    t1, t2 = (reference_tokenize(model.fusion, view.inputs) for view in views)
+    for k in (1, 2):
+        for ms in combinations(model.modalities, k):
+            keep = {m: mask[m] for m in ms}
+            rows = torch.stack(list(keep.values())).any(dim=0)
+            z1 = model.head(reference_fuse(model.fusion, t1, keep))
+            z2 = model.head(reference_fuse(model.fusion, t2, keep))
+            a, b = nt_xent_rows(z1, full2, tau, rows), nt_xent_rows(z2, full1, tau, rows)
+            if a is not None and b is not None:
+                terms["view_" + "_".join(ms)] = (a + b) / 2
+    return terms
 
 
 # ---------------------------------------------------------------- helpers
@@ -216,9 +237,11 @@ def test_linear_after_folds_the_encoders_last_layer():
 
 
 @pytest.mark.parametrize("missing", MISSING)
-@pytest.mark.parametrize("options", [{}, {"pair_views": True}, {"fusion_layers": 2},
+@pytest.mark.parametrize("options", [{}, {"pair_views": False}, {"pair_views": True},
+                                     {"pair_views": False, "fusion_layers": 2},
                                      {"pair_views": True, "fusion_layers": 2}],
-                         ids=["default", "pair_views", "2_layers", "pair_views_2_layers"])
+                         ids=["default", "no_pair_views", "pair_views", "2_layers",
+                              "pair_views_2_layers"])
 def test_comm_batched_loss_equals_the_per_view_form(options, missing, build, make_batch):
     model = _double(build("comm", **options))
     batch = make_batch(2, missing=MISSING[missing])
@@ -228,11 +251,13 @@ def test_comm_batched_loss_equals_the_per_view_form(options, missing, build, mak
     _assert_same(batched, reference, model, [*x1.values(), *x2.values()])
 
 
+@pytest.mark.parametrize("pair_views", [True, False])
 @pytest.mark.parametrize("name", ["comm", "coral"])
-def test_batched_loss_equals_the_per_view_form_on_a_batch_that_folds(name, build, make_batch):
+def test_batched_loss_equals_the_per_view_form_on_a_batch_that_folds(name, pair_views, build,
+                                                                       make_batch):
     """40 rows (80 with both copies) exceed the encoder width 16: the encoder's last layer
     is folded into the tokenizers (`linear_after`), which the per-view reference does not."""
-    model = _double(build(name))
+    model = _double(build(name, pair_views=pair_views))
     batch = make_batch(8, size=40, missing=MISSING["some"])
     if name == "comm":
         x1, x2 = _copies(batch, 3)
@@ -263,8 +288,12 @@ def test_comm_loss_draws_views_first_then_fuses(build, batch):
 
 
 @pytest.mark.parametrize("missing", MISSING)
-@pytest.mark.parametrize("options", [{}, {"fusion_layers": 2}, {"mask_ratio": 0.0}],
-                         ids=["default", "2_layers", "no_token_masking"])
+@pytest.mark.parametrize("options", [{}, {"pair_views": False}, {"pair_views": True},
+                                     {"pair_views": False, "fusion_layers": 2},
+                                     {"pair_views": True, "fusion_layers": 2},
+                                     {"mask_ratio": 0.0}],
+                         ids=["default", "no_pair_views", "pair_views", "2_layers",
+                              "pair_views_2_layers", "no_token_masking"])
 def test_coral_batched_loss_equals_the_per_view_form(options, missing, build, make_batch):
     model = _double(build("coral", **options))
     batch = make_batch(6, missing=MISSING[missing])

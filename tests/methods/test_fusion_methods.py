@@ -7,6 +7,7 @@ import itertools
 import pytest
 import torch
 
+from robustlab.methods import METHODS
 from robustlab.methods.coral import masked_pair
 from robustlab.methods.fusion import augment, nt_xent
 
@@ -41,15 +42,42 @@ def test_augment_noise_scale_and_masking():
 
 
 def test_comm_views(build, batch, make_batch):
-    out = _loss(build("comm"), batch)
+    out = _loss(build("comm", pair_views=False), batch)  # the paper's loss
     assert set(out) == {"loss", "view_a", "view_b", "view_c", "view_full"}
     torch.testing.assert_close(
         out["loss"].detach(), torch.stack([out[k] for k in out if k != "loss"]).mean()
     )
     pairs = _loss(build("comm", pair_views=True), batch)
-    assert {"view_a_b", "view_a_c", "view_b_c"} <= set(pairs)
+    assert set(pairs) == set(out) | {"view_a_b", "view_a_c", "view_b_c"}
+    torch.testing.assert_close(
+        pairs["loss"].detach(), torch.stack([pairs[k] for k in pairs if k != "loss"]).mean()
+    )
+    assert set(_loss(build("comm"), batch)) == set(pairs)  # auto, unresolved: retrieval
     gone = _loss(build("comm"), make_batch(1, missing={"c": list(range(8))}))
     assert "view_c" not in gone and torch.isfinite(gone["loss"])  # no rows hold c: no term
+
+
+@pytest.mark.parametrize("name", ["comm", "coral"])
+def test_pair_views_auto_follows_the_protocol(name):
+    """`auto` trains the views retrieval scores for retrieval and keeps the paper's loss for
+    the probe; an explicit value is never changed; other methods' options pass through."""
+    cls = METHODS.get(name)
+    auto = cls.Options()
+    assert auto.pair_views == "auto"
+    assert cls.for_protocol(auto, "retrieval").pair_views is True
+    assert cls.for_protocol(auto, "probe").pair_views is False
+    for fixed in (True, False):
+        for protocol in ("retrieval", "probe"):
+            options = cls.Options(pair_views=fixed)
+            assert cls.for_protocol(options, protocol) is options
+    with pytest.raises(ValueError, match="protocol: must be one of"):
+        cls.for_protocol(auto, "linear")
+    with pytest.raises(ValueError, match="pair_views"):
+        cls.Options(pair_views="yes")
+    with pytest.raises(ValueError, match="pair_views"):
+        cls.Options(pair_views=1)
+    clip = METHODS.get("clip")
+    assert clip.for_protocol(clip.Options(), "probe") == clip.Options()
 
 
 def test_comm_terms_cross_the_two_views(build, make_batch):
@@ -122,14 +150,35 @@ def test_coral_asymmetric_mask_drops_the_ratio_of_one_modality(build, make_batch
 
 
 def test_coral_loss_terms_and_ortho_weight(build, batch):
-    base = build("coral", ortho_weight=0.0)
+    base = build("coral", ortho_weight=0.0, pair_views=False)  # the published loss
     out0 = _loss(base, batch)
     assert set(out0) == {"loss", "shared", "unique_a", "unique_b", "unique_c", "ortho"}
     assert 0.0 <= float(out0["ortho"]) <= 12.0  # 6 pairs × 2 views, each a mean cos²
-    heavy = build("coral", ortho_weight=7.0)
+    heavy = build("coral", ortho_weight=7.0, pair_views=False)
     heavy.load_state_dict(base.state_dict())
     out7 = _loss(heavy, batch)
     torch.testing.assert_close(out7["loss"].detach(), out0["loss"].detach() + 7.0 * out0["ortho"])
+
+
+def test_coral_pair_views_add_the_mean_of_the_retrieval_view_terms(build, batch, make_batch):
+    """With pair views, COrAL's loss is the published loss plus the mean of six CoMM-style
+    terms (each modality alone, each pair, against the other copy's full shared view)."""
+    paper = build("coral", pair_views=False)
+    pairs = build("coral", pair_views=True)
+    pairs.load_state_dict(paper.state_dict())
+    out0, out1 = _loss(paper, batch, seed=4), _loss(pairs, batch, seed=4)  # the same draws
+    views = {"view_a", "view_b", "view_c", "view_a_b", "view_a_c", "view_b_c"}
+    assert set(out1) == set(out0) | views
+    for name in out0:
+        if name != "loss":
+            torch.testing.assert_close(out1[name], out0[name])  # the published terms unchanged
+    added = torch.stack([out1[v] for v in sorted(views)]).mean()
+    torch.testing.assert_close(out1["loss"].detach(), out0["loss"].detach() + added)
+    grads = torch.autograd.grad(pairs.loss(batch, torch.Generator().manual_seed(4))["loss"],
+                                list(pairs.fusion.transformer.parameters()))
+    assert all(torch.isfinite(g).all() for g in grads)
+    gone = _loss(pairs, make_batch(1, missing={"c": list(range(8))}))
+    assert "view_c" not in gone and "view_a_b" in gone and torch.isfinite(gone["loss"])
 
 
 def test_coral_probe_features_are_shared_and_unique(build, batch):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
@@ -98,3 +100,19 @@ def test_logit_scale_is_learnable_and_clamped(build, batch):
         model.loss(batch)["loss"].backward()
         assert model.logit_scale.log_scale.grad is not None
         assert float(model.logit_scale.log_scale.grad) != 0.0
+
+
+@pytest.mark.parametrize("name", ["gram", "triangle"])
+def test_logit_scale_starts_at_the_references_zero_inside_its_searched_range(name, build):
+    """The reference's configs start GRAM and TRIANGLE at logit_scale_init 0 (a scale of 1;
+    from CLIP's log(1/0.07) GRAM learns nothing on synthetic_xnor), and their declared range
+    holds 0 inside it, not on its edge."""
+    cls = METHODS.get(name)
+    assert cls.Options().logit_scale_init == 0.0
+    assert float(build(name).logit_scale().detach()) == pytest.approx(1.0)
+    space = cls.search_space()["logit_scale_init"]
+    assert space.low < 0.0 < space.high
+    assert space.low == pytest.approx(-math.log(100)) and space.high == pytest.approx(
+        math.log(100))
+    assert float(build(name, logit_scale_init=1.5).logit_scale().detach()) == pytest.approx(
+        math.exp(1.5))

@@ -146,6 +146,16 @@ def test_best_config_at_an_edge_is_flagged_and_the_remedy_widens_that_edge() -> 
     assert low.status == "flagged" and low.remedies[0].value["low"] == pytest.approx(1.8e-5)
 
 
+def test_an_edge_is_no_finding_when_the_best_score_is_the_maximum() -> None:
+    """At validation top-1 = 1 nothing beyond the edge can score higher; just below, it can."""
+    top = search_boundary({"lr": 2.9e-3}, [lr_range()], best_score=1.0)
+    assert top.status == "ok" and top.evidence["at_ceiling"] is True and not top.remedies
+    assert "lr = 0.0029 at the high edge" in top.message and "maximum" in top.message
+    below = search_boundary({"lr": 2.9e-3}, [lr_range()], best_score=0.995)
+    assert below.status == "flagged" and below.remedies
+    assert search_boundary({"lr": 6e-4}, [lr_range()], best_score=1.0).status == "ok"
+
+
 def test_inside_the_range_is_adequate() -> None:
     finding = search_boundary({"lr": 6e-4, "weight_decay": 1e-4}, [lr_range()])
     assert finding.status == "ok" and finding.evidence["params"][0]["edge"] is None

@@ -29,7 +29,7 @@ def test_ranges_record_bounds_fields_choices_and_fixed(tmp_path: Path, tiny: dic
     plan = plan_of(tmp_path, writer, tiny)
     ranges = {v.name: search_ranges(plan, v) for v in plan.variants}
     assert ranges["clip"]["lr"] == {"kind": "float", "low": 5e-4, "high": 3e-3, "log": True,
-                                    "declared_low": 1e-4, "declared_high": 3e-3,
+                                    "declared_low": 1e-4, "declared_high": 3e-2,
                                     "field": "search.lr"}
     assert ranges["clip"]["logit_scale_init"] == {"kind": "fixed", "value": 2.0}
     gs = ranges["gs"]

@@ -41,10 +41,11 @@ def test_missing_modality_smoke_writes_the_results(tmp_path: Path, cli: Any) -> 
     print(f"missing_modality --smoke wall time: {wall:.1f} s")
     assert not [p for p in home.rglob("*") if "ray" in p.name.lower()], "Ray wrote to $HOME"
     manifest = json.loads((out / "manifest.json").read_text())
-    variants = ["clip", "symile", "gated_symile", "gram", "triangle", "comm", "coral"]
+    variants = ["clip", "symile", "gated_symile", "gram", "triangle", "comm", "coral",
+                "symile_missing", "gated_symile_missing_hard"]  # the smoke block's
     n_test = manifest["dataset"]["sizes"]["test"]
     conditions = manifest["conditions"]
-    assert conditions[0] == "clean" and len(conditions) == 13
+    assert conditions[0] == "clean" and len(conditions) == 7  # + b or c missing at 3 shares
     predictions = pl.read_parquet(out / "predictions.parquet")
     check_predictions(predictions)
     assert predictions.height == len(variants) * 2 * len(conditions) * n_test
@@ -62,6 +63,12 @@ def test_missing_modality_smoke_writes_the_results(tmp_path: Path, cli: Any) -> 
         budget = manifest["methods"][name]["budget"]
         assert budget["trials"] == 2 and budget["epochs"] == 4, (name, budget)
         assert manifest["methods"][name]["param_count"] > 0
+    study_methods = manifest["study"]["methods"]
+    assert study_methods["symile_missing"]["train_perturbations"][0]["fraction"] == 0.2
+    assert manifest["study"]["train"]["perturbation_draw"] == "epoch"
+    for name in ("comm", "coral"):  # pair_views: auto, resolved for retrieval
+        assert manifest["methods"][name]["options"]["pair_views"] is True
+    assert manifest["methods"]["gated_symile_missing_hard"]["options"]["hard_missing"] is True
     assert manifest["status"] == "complete" and manifest["smoke"] is True
     assert manifest["study"]["budget"] == {**manifest["study"]["budget"], "trials": 2,
                                            "epochs": 2, "scheduler": "fifo"}
@@ -95,8 +102,8 @@ def _check_adequacy(out: Path, manifest: dict[str, Any], trials: pl.DataFrame,
             assert all(r["field"] for r in f["remedies"]), f
         # the study narrows lr inside the methods' declared range; both are recorded
         assert record["search_ranges"]["lr"] == {
-            "kind": "float", "low": 5e-4, "high": 3e-3, "log": True, "declared_low": 1e-4,
-            "declared_high": 3e-3, "field": "search.lr"}
+            "kind": "float", "low": 1e-3, "high": 2e-2, "log": True, "declared_low": 1e-4,
+            "declared_high": 3e-2, "field": "search.lr"}
         for info in record["finals"].values():
             assert len(info["val_history"]) == info["epochs"] == 2
         mine = trials.filter(pl.col("method") == name)

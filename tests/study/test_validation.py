@@ -4,6 +4,7 @@ path (with the closest valid name), and nothing written. Runs the CLI in-process
 from __future__ import annotations
 
 import copy
+import re
 from pathlib import Path
 from typing import Any
 
@@ -192,6 +193,42 @@ def test_variant_of_a_method_fixes_its_options_out_of_the_search(
     block = out.split("clip_fixed: clip")[1].split("symile")[0]
     assert "logit_scale_init=1.0" in block and "logit_scale_init:" not in block
     assert "lr: fixed 0.001" in block and "weight_decay: one of [0.0001]" in block
+
+
+@pytest.mark.parametrize(("protocol", "metric", "auto"), [
+    ("retrieval", "val_top1", "pair_views=True"),
+    ("probe", "val_balanced_accuracy", "pair_views=False"),
+])
+def test_pair_views_auto_is_resolved_for_the_protocol(
+    protocol: str, metric: str, auto: str, tmp_path: Path,
+    capsys: pytest.CaptureFixture[str], tiny: dict[str, Any], writer: Any
+) -> None:
+    """CoMM's and COrAL's `pair_views: auto` is made for the study's protocol (the views
+    retrieval scores are trained for retrieval; the paper's loss for the probe), and the
+    dry run shows the resolved value; an explicit value is kept either way."""
+    study = _with(tiny, {"task.protocol": protocol, "budget.metric": metric,
+                         "data": {"kind": "pid", "n": 600} if protocol == "probe"
+                         else tiny["data"],
+                         "methods": {"comm": {}, "coral": {},
+                                     "comm_paper": {"method": "comm", "pair_views": False},
+                                     "coral_pairs": {"method": "coral", "pair_views": True}}})
+    code, out, err = _cli(capsys, str(writer(tmp_path, study)), "--dry-run")
+    assert code == 0, err
+    lines = {m.group(1): m.group(0) for m in re.finditer(r"^  (\w+): (?:comm|coral) .*$", out,
+                                                           flags=re.MULTILINE)}
+    assert set(lines) == {"comm", "coral", "comm_paper", "coral_pairs"}, out
+    assert auto in lines["comm"] and auto in lines["coral"], lines
+    assert "pair_views=False" in lines["comm_paper"]
+    assert "pair_views=True" in lines["coral_pairs"]
+    assert "'auto'" not in out
+
+
+def test_bad_pair_views_exits_2_naming_the_variant(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], tiny: dict[str, Any], writer: Any
+) -> None:
+    study = _with(tiny, {"methods.coral": {"pair_views": "yes"}})
+    code, _, err = _cli(capsys, str(writer(tmp_path, study)), "--dry-run")
+    assert code == 2 and "methods.coral" in err and "pair_views" in err and "'auto'" in err
 
 
 def test_smoke_block_typo_is_caught_without_smoke(

@@ -37,12 +37,14 @@ def pid_small() -> TrimodalDataset:
 
 @pytest.fixture(scope="session")
 def build() -> Builder:
-    """build(name, dataset, seed=0, dim=16, **options) -> a fresh method of that registry name."""
+    """build(name, dataset, seed=0, dim=16, protocol="retrieval", **options) -> a fresh method
+    of that registry name, its options made for `protocol` as a study makes them."""
 
     def make(name: str, dataset: TrimodalDataset, seed: int = 0, dim: int = 16,
-             **options: Any) -> Method:
+             protocol: str = "retrieval", **options: Any) -> Method:
         cls = METHODS.get(name)
         encoder = ENCODERS.get("mlp")(dim=dim, depth=2, hidden=dim)
-        return cls.build(cls.Options(**options), dataset.dims, encoder, seed=seed)
+        resolved = cls.for_protocol(cls.Options(**options), protocol)
+        return cls.build(resolved, dataset.dims, encoder, seed=seed)
 
     return make

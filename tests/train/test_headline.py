@@ -66,7 +66,7 @@ def _probe_scores(data: TrimodalDataset, build: Builder, names: tuple[str, ...],
     config = TrainConfig(epochs=epochs, batch_size=128, lr=lr, device="cpu", seed=0)
     scores = {}
     for name in names:
-        method = build(name, data, dim=32)
+        method = build(name, data, dim=32, protocol="probe")  # fusion: the papers' losses
         train(method, data, config, task=probe)
         frame = evaluate(method, data, data.split("test"), task=probe, seed=0,
                          probe_train=data.split("train"))
