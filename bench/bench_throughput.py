@@ -45,6 +45,8 @@ VARIANTS = {  # study variants, timed too (comm and coral by default train pair 
     "symile_n2": ("symile", {"negatives": "n_squared"}),
     "comm_paper": ("comm", {"pair_views": False}),
     "coral_paper": ("coral", {"pair_views": False}),
+    # the gate's key_dim before issue 14 took the reference's 256 (issue 12's targets used 64)
+    "gated_symile_k64": ("gated_symile", {"key_dim": 64}),
 }
 
 
@@ -139,10 +141,10 @@ def _print(figures: dict[str, dict[str, float]], names: list[str]) -> None:
     print(f"training throughput on CPU ({torch.get_num_threads()} threads), batch {BATCH}, "
           f"mlp 256x3; median of {ROUNDS} rounds x {STEPS_PER_ROUND} steps (vs clip: wall "
           f"time; cpu: this thread's CPU time, robust to other load)")
-    print(f"{'method':>14} | {'params':>9} | {'examples/s':>10} | {'vs clip':>7} | "
+    print(f"{'method':>16} | {'params':>9} | {'examples/s':>10} | {'vs clip':>7} | "
           f"{'cpu':>5} | {'peak MiB/step':>13} | {'GFLOP/step':>10} | {'FLOP bound':>10}")
     for name in names:
-        print(f"{name:>14} | {figures['parameters'][name]:>9,.0f} | {rate[name]:>10.0f} | "
+        print(f"{name:>16} | {figures['parameters'][name]:>9,.0f} | {rate[name]:>10.0f} | "
               f"{rate[name] / rate['clip']:>6.2f}x | {cpu[name] / cpu['clip']:>4.2f}x | "
               f"{figures['peak_step_mib'][name]:>13.1f} | {gflop[name]:>10.2f} | "
               f"{gflop['clip'] / gflop[name]:>9.2f}x")
