@@ -26,7 +26,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from perturbations.hashing import BLOCK_ROWS, example_keys, rank_select, stream_key
-from perturbations.registry import Registry
+from perturbations.registry import Registry, check_frozen_subclass
 
 PROVENANCE_COLUMNS = ("perturbed", "perturbed_modality", "op", "severity", "fraction")
 NONE = "none"
@@ -274,15 +274,7 @@ class SeverityOperator(ModalityOperator):
 def check_operator_class(cls: object) -> None:
     """What makes a class usable as an operator (built-in or plugin); a TypeError says which
     rule it breaks: an `Operator` subclass, a frozen dataclass, no abstract method left."""
-    if not (isinstance(cls, type) and issubclass(cls, Operator)):
-        raise TypeError(f"{cls!r} is not a subclass of perturbations.Operator")
-    if not (dataclasses.is_dataclass(cls) and cls.__dataclass_params__.frozen):
-        raise TypeError(f"{cls.__name__} must be a frozen dataclass (its fields are the "
-                        f"YAML fields)")
-    missing = sorted(getattr(cls, "__abstractmethods__", ()))
-    if missing:
-        raise TypeError(f"{cls.__name__} does not implement the abstract method(s) "
-                        f"{', '.join(missing)}")
+    check_frozen_subclass(cls, Operator, "perturbations.Operator", "fields")
 
 
 def _plugin_operator(name: str, cls: Any) -> type[Operator]:

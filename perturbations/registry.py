@@ -16,6 +16,7 @@ Two sources fill a registry:
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import fnmatch
 import importlib
@@ -26,6 +27,22 @@ from importlib import metadata
 from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
+
+
+def check_frozen_subclass(cls: object, base: type, base_path: str, fields: str,
+                          abstract_suffix: str = "") -> None:
+    """What makes a class usable as a registered options class (built-in or plugin); a
+    TypeError says which rule it breaks: a subclass of `base` (named `base_path`), a frozen
+    dataclass (its fields are the YAML `fields`), no abstract method left."""
+    if not (isinstance(cls, type) and issubclass(cls, base)):
+        raise TypeError(f"{cls!r} is not a subclass of {base_path}")
+    if not (dataclasses.is_dataclass(cls) and cls.__dataclass_params__.frozen):  # type: ignore[attr-defined]
+        raise TypeError(f"{cls.__name__} must be a frozen dataclass (its fields are the "
+                        f"YAML {fields})")
+    missing = sorted(getattr(cls, "__abstractmethods__", ()))
+    if missing:
+        raise TypeError(f"{cls.__name__} does not implement the abstract method(s) "
+                        f"{', '.join(missing)}{abstract_suffix}")
 
 
 class RegistryError(ValueError):

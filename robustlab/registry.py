@@ -6,6 +6,14 @@ The four registries and their plugin entry-point groups:
 `perturbations.OPERATORS` (`robustlab.perturbations`).
 """
 
-from perturbations.registry import Origin, PluginError, PluginWarning, Registry, RegistryError
+from perturbations.registry import (
+    Origin,
+    PluginError,
+    PluginWarning,
+    Registry,
+    RegistryError,
+    check_frozen_subclass,
+)
 
-__all__ = ["Origin", "PluginError", "PluginWarning", "Registry", "RegistryError"]
+__all__ = ["Origin", "PluginError", "PluginWarning", "Registry", "RegistryError",
+           "check_frozen_subclass"]

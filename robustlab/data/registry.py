@@ -7,12 +7,11 @@ name: `symile_xor` -> `robustlab/data/symile_xor.py`.
 
 from __future__ import annotations
 
-import dataclasses
 from abc import ABC, abstractmethod
 from typing import Any
 
 from robustlab.data.dataset import TrimodalDataset
-from robustlab.registry import Registry
+from robustlab.registry import Registry, check_frozen_subclass
 
 
 class DatasetOptions(ABC):
@@ -26,15 +25,8 @@ class DatasetOptions(ABC):
 def check_dataset_class(cls: object) -> None:
     """What makes a class usable as a dataset (built-in or plugin); a TypeError says which
     rule it breaks: a frozen dataclass subclassing `DatasetOptions`, `build` implemented."""
-    if not (isinstance(cls, type) and issubclass(cls, DatasetOptions)):
-        raise TypeError(f"{cls!r} is not a subclass of robustlab.data.DatasetOptions")
-    if not (dataclasses.is_dataclass(cls) and cls.__dataclass_params__.frozen):
-        raise TypeError(f"{cls.__name__} must be a frozen dataclass (its fields are the "
-                        f"YAML options)")
-    missing = sorted(getattr(cls, "__abstractmethods__", ()))
-    if missing:
-        raise TypeError(f"{cls.__name__} does not implement the abstract method(s) "
-                        f"{', '.join(missing)} of DatasetOptions")
+    check_frozen_subclass(cls, DatasetOptions, "robustlab.data.DatasetOptions", "options",
+                          " of DatasetOptions")
 
 
 def _plugin_dataset(name: str, cls: Any) -> type[DatasetOptions]:
