@@ -1,12 +1,14 @@
 """Every statistic the report shows, computed once from the predictions frame.
 
 The report's settings come from the manifest's resolved study spec (`study.report`: slices,
-alpha, correction, and optionally reference, min_slice_size, n_resamples); each statistic gets
-its own generator spawned from the report seed, so adding a section never changes the numbers
-of another. Families: the per-condition pairwise table is confirmatory (the study's correction,
-Holm by default; `none` reports raw p-values there); the per-slice pairwise table is an
-exploratory screen (Benjamini–Hochberg); hidden failures use the study's correction, and Holm
-when the study says `none` — a search over every slice is never reported uncorrected.
+alpha, correction, contrasts, margin, seed_variance, and optionally reference, min_slice_size,
+n_resamples); each statistic gets its own generator spawned from the report seed, so adding a
+section never changes the numbers of another. Families: the declared contrasts are the
+confirmatory family (`verdicts`: better / worse / equivalent / undecided, family-wise error α
+by Bonferroni, or per contrast with `correction: none`); every pair of every condition and
+every slice is an exploratory screen (Benjamini–Hochberg); hidden failures use the study's
+correction, and Holm when the study says `none` — a search over every slice is never reported
+uncorrected.
 
 Pairwise intervals are at level 1 − alpha so that "interval excludes 0" and "p < alpha" are the
 same statement (docs/statistics.md). Effective robustness is withheld for methods whose clean
@@ -48,6 +50,10 @@ class Settings:
     min_slice_size: int = 30
     n_resamples: int = 10_000
     seed: int = 0  # the report seed: fixes every bootstrap interval
+    contrasts: tuple[stats.Contrast, ...] = ()  # resolved; empty: no predictions to resolve
+    declared: bool = False  # the study declared its contrasts (else the default family)
+    margin: float = 0.02
+    pool_seeds: bool = True
 
 
 @dataclass(frozen=True)
@@ -56,7 +62,8 @@ class Analysis:
 
     settings: Settings
     accuracy: pl.DataFrame  # by condition
-    pairwise: pl.DataFrame  # by condition; confirmatory family
+    pairwise: pl.DataFrame  # by condition; every pair, exploratory (BH)
+    verdicts: stats.VerdictTable  # the declared contrasts: the confirmatory family
     slice_pairwise: pl.DataFrame | None  # by condition, slice_column, slice_value; BH screen
     curves: pl.DataFrame
     robustness: pl.DataFrame  # with clean_ci_low and er_note (the near-chance guard)
@@ -95,9 +102,36 @@ def settings_from(results: Results, seed: int = 0) -> Settings:
         slices = parse_slices(spec.get("slices"), results.predictions, where)
     except ValueError as err:
         raise ReportInputError(str(err)) from err
+    margin = _number(spec, "margin", 0.02, where)
+    if not 0.0 < margin < 1.0:
+        raise ReportInputError(f"{where}.margin must be in (0, 1), got {margin}")
+    pooling = spec.get("seed_variance", "pooled")
+    if pooling not in ("pooled", "separate"):
+        raise ReportInputError(f"{where}.seed_variance must be 'pooled' or 'separate', "
+                               f"got {pooling!r}")
+    declared = spec.get("contrasts") or []
     return Settings(slices=slices, alpha=alpha,
                     correction=cast(StudyCorrection, correction), reference=reference,
-                    min_slice_size=min_size, n_resamples=n_resamples, seed=seed)
+                    min_slice_size=min_size, n_resamples=n_resamples, seed=seed,
+                    contrasts=_contrasts(results, declared, where), declared=bool(declared),
+                    margin=margin, pool_seeds=pooling == "pooled")
+
+
+def _contrasts(results: Results, declared: Any, where: str) -> tuple[stats.Contrast, ...]:
+    """The confirmatory family, resolved against the study's variants (the manifest's order,
+    so a variant without predictions still counts) and the conditions of the predictions."""
+    if not isinstance(declared, list):
+        raise ReportInputError(f"{where}.contrasts must be a list, got {declared!r}")
+    order = results.manifest.get("method_order")
+    variants = order if isinstance(order, list) and order else results.methods
+    table = results.predictions.select("condition", "cond_op", "cond_modality",
+                                       "cond_level").unique(maintain_order=True)
+    info = [stats.ConditionInfo(r["condition"], r["cond_op"], r["cond_modality"],
+                                float(r["cond_level"])) for r in table.iter_rows(named=True)]
+    try:
+        return tuple(stats.resolve_contrasts(declared, variants, info, f"{where}.contrasts"))
+    except stats.ContrastError as err:
+        raise ReportInputError(str(err)) from err
 
 
 def _number(spec: dict[str, Any], key: str, default: float, where: str) -> float:
@@ -133,8 +167,10 @@ def analyse(results: Results, settings: Settings) -> Analysis:
     return Analysis(
         settings=s,
         accuracy=accuracy,
-        pairwise=_raw_p_if_uncorrected(
-            stats.pairwise_table(pred, ["condition"], alpha=s.alpha, correction=corrected), s),
+        pairwise=stats.pairwise_table(pred, ["condition"], alpha=s.alpha, correction="bh"),
+        verdicts=stats.verdict_table(
+            pred, s.contrasts, margin=s.margin, alpha=s.alpha, pool_seeds=s.pool_seeds,
+            family_error="none" if s.correction == "none" else "fwer"),
         slice_pairwise=slice_pairwise,
         curves=stats.curve_table(pred, rng=gens[3], n_resamples=s.n_resamples),
         robustness=stats.guard_effective_robustness(
@@ -154,14 +190,6 @@ def _clean_accuracy(pred: pl.DataFrame, accuracy: pl.DataFrame) -> pl.DataFrame:
     """The accuracy table's rows of the clean condition (empty when there is none)."""
     clean = pred.filter(pl.col("cond_op") == "clean")["condition"].unique().to_list()
     return accuracy.filter(pl.col("condition").is_in(clean)).select("method", "ci_low")
-
-
-def _raw_p_if_uncorrected(table: pl.DataFrame, s: Settings) -> pl.DataFrame:
-    """With `correction: none`, the "corrected" p of the confirmatory table is the raw p."""
-    if s.correction != "none":
-        return table
-    return table.with_columns(p_adjusted=pl.col("p_value"),
-                              significant=pl.col("p_value") < s.alpha)
 
 
 def _stack_slices(pred: pl.DataFrame, slices: list[str]) -> pl.DataFrame:

@@ -31,6 +31,7 @@ from pydantic import (
 
 __all__ = [
     "BudgetSpec",
+    "ContrastSpec",
     "FinalSpec",
     "ReportSpec",
     "ResourcesSpec",
@@ -137,11 +138,50 @@ class SliceSpec(_Strict):
         return self.column if self.bins is None else handler(self)
 
 
+class ContrastSpec(_Strict):
+    """One `report.contrasts` entry: a declared question (robustlab.stats.contrasts). Exactly
+    one of `pairs`, `twins`, `versus` (with `each`); `conditions`: "all" or selectors (a
+    condition id, or {op, modality, level}). Names are checked against the study's variants
+    and conditions when the study is resolved."""
+
+    question: str | None = Field(default=None, min_length=1)
+    pairs: list[list[str]] | None = Field(default=None, min_length=1)
+    twins: str | None = Field(default=None, min_length=1)
+    versus: str | list[str] | None = None
+    each: Literal["all"] | str | list[str] | None = None
+    conditions: Literal["all"] | list[str | dict[str, Any]] = "all"
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> ContrastSpec:
+        kinds = [k for k in ("pairs", "twins", "versus") if getattr(self, k) is not None]
+        if len(kinds) != 1:
+            raise ValueError(f"exactly one of pairs, twins, versus (got "
+                             f"{', '.join(kinds) or 'none'})")
+        if self.each is not None and self.versus is None:
+            raise ValueError("each: goes with versus (each listed variant against it)")
+        for i, pair in enumerate(self.pairs or []):
+            if len(pair) != 2:
+                raise ValueError(f"pairs.{i}: a pair is [a, b], got {pair}")
+        return self
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: SerializerFunctionWrapHandler) -> Any:
+        return {k: v for k, v in handler(self).items() if v is not None}
+
+
 class ReportSpec(_Strict):
+    """How the report decides. `contrasts`: the study's questions, the confirmatory family
+    (empty: each variant against the first); `margin`: δ, the difference (accuracy units)
+    below which two variants count as equivalent; `seed_variance`: pool seed variances across
+    the family's variants where the data allow (docs/statistics.md), or keep each its own."""
+
     slices: list[SliceSpec] = Field(default_factory=list)
     alpha: float = Field(default=0.05, gt=0, lt=1)
     correction: Literal["holm", "bh", "none"] = "holm"
     min_slice_size: int = Field(default=30, ge=1)
+    contrasts: list[ContrastSpec] = Field(default_factory=list)
+    margin: float = Field(default=0.02, gt=0, lt=1)
+    seed_variance: Literal["pooled", "separate"] = "pooled"
 
 
 class StudySpec(_Strict):
