@@ -6,9 +6,9 @@ What each number means and which procedure makes it: docs/statistics.md.
 """
 
 from robustlab.stats.binomial import clopper_pearson, score_p, tango
+from robustlab.stats.bootstrap import Interval, paired_bootstrap_ci, paired_bootstrap_cis
 from robustlab.stats.contrasts import ConditionInfo, Contrast, ContrastError
 from robustlab.stats.contrasts import resolve as resolve_contrasts
-from robustlab.stats.bootstrap import Interval, paired_bootstrap_ci, paired_bootstrap_cis
 from robustlab.stats.correction import Correction, adjust, benjamini_hochberg, holm
 from robustlab.stats.curves import curve_table, robustness_table
 from robustlab.stats.frames import accuracy_table, pairwise_table

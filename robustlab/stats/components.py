@@ -1,9 +1,9 @@
 """Variance components of a contrast Δ = acc_a − acc_b under the crossed seed × example design.
 
 Seeds and test examples are crossed random factors: every training seed of a variant is
-evaluated on the same n examples. A contrast's data are *blocks* `(S_j, n)` of per-example
-values: one block a − b when both variants have the same seed ids (seed s of a pairs with seed
-s of b), else two blocks a and −b. For a block X (two-way layout without replication):
+evaluated on the same n examples. A contrast's data are two *blocks* `(S_j, n)` of per-example
+values, a and −b (each variant's seeds its own runs). For a block X (two-way layout without
+replication):
 
     seed-level variance   v = s²(row means)              E v = σ²_seed + σ²_int / n
     interaction MS        r = SS_res / ((S − 1)(n − 1))  E r = σ²_int
@@ -40,9 +40,8 @@ class Blocks:
     var: (K,) variance of the block's seed means (ddof 1; 0 with one seed);  df: (K,) S − 1;
     seeds: (K,) S;  resid: (K,) interaction mean square (0 with one seed);  scale: (K,) the
     block's probit-scale factor w (pooling.py), w(p) = φ(Φ⁻¹(p))² summed over its variants;
-    unit: (K,) the source of the block's seed randomness (the variant of an unpaired block, as
-    the caller numbers them; −1 − g for contrast g's paired block), what pooling counts as
-    independent.
+    unit: (K,) the source of the block's seed randomness (its variant, as the caller numbers
+    them), what pooling counts as independent.
     """
 
     owner: np.ndarray
@@ -80,49 +79,93 @@ def probit_scale(p: np.ndarray, n: np.ndarray) -> np.ndarray:
     return np.exp(-(z**2)) / (2.0 * np.pi)
 
 
-def _block(x: np.ndarray) -> tuple[float, float, float]:
-    """(seed-level variance, interaction MS, seeds) of one block (S, n) float."""
-    s, n = x.shape
+@dataclass(frozen=True)
+class Cells:
+    """One variant's results in one condition, for M cells: seeds, n, acc, var (variance of
+    the seed means, ddof 1; 0 with one seed), resid (interaction mean square; 0 with one seed):
+    all (M,); cols: M arrays (n,), the per-example means over seeds."""
+
+    seeds: np.ndarray
+    n: np.ndarray
+    acc: np.ndarray
+    var: np.ndarray
+    resid: np.ndarray
+    cols: list[np.ndarray]
+
+
+def _stacked(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(var, resid, cols) of blocks stacked as (M, S, n) float."""
+    _, s, n = x.shape
+    rows, cols = x.mean(axis=2), x.mean(axis=1)  # (M, S), (M, n)
     if s < 2:
-        return 0.0, 0.0, float(s)
-    rows, cols, grand = x.mean(axis=1), x.mean(axis=0), x.mean()
-    ss_res = ((x - grand) ** 2).sum() - n * ((rows - grand) ** 2).sum() \
-        - s * ((cols - grand) ** 2).sum()
-    return float(rows.var(ddof=1)), max(float(ss_res), 0.0) / ((s - 1) * (n - 1)), float(s)
+        zero = np.zeros(x.shape[0])
+        return zero, zero, cols
+    grand = rows.mean(axis=1)  # (M,)
+    total = ((x - grand[:, None, None]) ** 2).sum(axis=(1, 2))
+    ss_res = (total - n * ((rows - grand[:, None]) ** 2).sum(axis=1)
+              - s * ((cols - grand[:, None]) ** 2).sum(axis=1))
+    return rows.var(axis=1, ddof=1), np.maximum(ss_res, 0.0) / ((s - 1) * (n - 1)), cols
 
 
-def contrast_data(pairs: Sequence[tuple[np.ndarray, np.ndarray]], paired: Sequence[bool],
-                  units: Sequence[tuple[int, int]] | None = None) -> ContrastData:
-    """Components of each contrast. pairs[g] = (a (S_a, n), b (S_b, n)) bool or float, the two
-    variants' correctness on the same examples (column j is example j in both); paired[g]:
-    seed s of a pairs with seed s of b (same seed ids; requires S_a == S_b); units[g]: ids of
-    a's and b's variants (≥ 0), the units pooling treats as independent."""
-    est, n_ex, example, acc_a, acc_b, s_a, s_b, pos, neg = ([] for _ in range(9))
-    owner, var, df, seeds, resid, scale, unit = ([] for _ in range(7))
-    units = units if units is not None else [(2 * g, 2 * g + 1) for g in range(len(pairs))]
-    for g, ((a, b), pair) in enumerate(zip(pairs, paired, strict=True)):
-        a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-        if a.shape[1] != b.shape[1] or (pair and a.shape != b.shape):
-            raise ValueError(f"contrast {g}: shapes {a.shape} and {b.shape} do not pair")
-        n = a.shape[1]
-        pa, pb = float(a.mean()), float(b.mean())
-        wa, wb = probit_scale(np.array(pa), np.array(n)), probit_scale(np.array(pb), np.array(n))
-        ua, ub = units[g]
-        parts = [(a - b, wa + wb, -1 - g)] if pair else [(a, wa, ua), (-b, wb, ub)]
-        for x, w, u in parts:
-            v, r, s = _block(x)
-            owner.append(g), var.append(v), df.append(s - 1.0), seeds.append(s)
-            resid.append(r), scale.append(float(w)), unit.append(u)
-        e = a.mean(axis=0) - b.mean(axis=0)  # (n,)
-        est.append(float(e.mean())), n_ex.append(n), acc_a.append(pa), acc_b.append(pb)
-        example.append(float(e.var(ddof=1)) if n > 1 else 0.0)
-        s_a.append(a.shape[0]), s_b.append(b.shape[0])
-        pos.append(float(np.maximum(e, 0).sum())), neg.append(float(np.maximum(-e, 0).sum()))
-    arr = lambda x, t=np.float64: np.asarray(x, dtype=t)  # noqa: E731
-    blocks = Blocks(arr(owner, np.int64), arr(var), arr(df), arr(seeds), arr(resid), arr(scale),
-                    arr(unit, np.int64))
-    return ContrastData(arr(est), arr(n_ex, np.int64), arr(example), arr(acc_a), arr(acc_b),
-                        arr(s_a, np.int64), arr(s_b, np.int64), arr(pos), arr(neg), blocks)
+def cell_stats(cells: Sequence[np.ndarray]) -> Cells:
+    """Stats of each cell (S_m, n_m) bool or float; cells of one shape are computed together."""
+    m = len(cells)
+    var, resid = np.zeros(m), np.zeros(m)
+    cols: list[np.ndarray] = [np.empty(0)] * m
+    shapes: dict[tuple[int, ...], list[int]] = {}
+    for i, c in enumerate(cells):
+        shapes.setdefault(np.shape(c), []).append(i)
+    for shape, members in shapes.items():
+        x = np.stack([np.asarray(cells[i], dtype=np.float64) for i in members])
+        v, r, c = _stacked(x.reshape(len(members), *shape))
+        var[members], resid[members] = v, r
+        for j, i in enumerate(members):
+            cols[i] = c[j]
+    seeds = np.array([np.shape(c)[0] for c in cells], dtype=np.int64)
+    n = np.array([np.shape(c)[1] for c in cells], dtype=np.int64)
+    acc = np.array([col.mean() for col in cols])
+    return Cells(seeds, n, acc, var, resid, cols)
+
+
+def _example(e: np.ndarray) -> tuple[float, float, float, float]:
+    """(mean, Σ max(e, 0), Σ max(−e, 0), s²) of one contrast's per-example differences."""
+    return (float(e.mean()), float(np.maximum(e, 0).sum()), float(np.maximum(-e, 0).sum()),
+            float(e.var(ddof=1)) if e.size > 1 else 0.0)
+
+
+def contrast_data(cells: Cells, pairs: np.ndarray, units: np.ndarray | None = None
+                  ) -> ContrastData:
+    """Components of G contrasts Δ = acc(cell a) − acc(cell b). pairs: (G, 2) cell indices (the
+    two variants on the same examples, column j = example j in both); units: (G, 2) ids of the
+    two variants (default: each cell its own), the sources of seed randomness pooling counts.
+
+    Each variant's seeds are its own independent runs: two blocks per contrast, a and −b (a
+    seed id shared by two variants shares at most an initialisation, and leaving a positive
+    correlation out errs on the safe side)."""
+    pairs = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
+    units = pairs if units is None else np.asarray(units, dtype=np.int64).reshape(-1, 2)
+    g = pairs.shape[0]
+    a, b = pairs[:, 0], pairs[:, 1]
+    if (cells.n[a] != cells.n[b]).any():
+        bad = int(np.flatnonzero(cells.n[a] != cells.n[b])[0])
+        raise ValueError(f"contrast {bad}: the two cells hold different numbers of examples")
+    n = cells.n[a]
+    if g and (n == n[0]).all():  # one test set: every contrast at once
+        cols = np.stack(cells.cols)  # (M, n)
+        e = cols[a] - cols[b]  # (G, n) per-example Δ, seed-averaged
+        est, pos, neg = e.mean(axis=1), np.maximum(e, 0).sum(axis=1), np.maximum(-e, 0).sum(axis=1)
+        example = e.var(axis=1, ddof=1) if n[0] > 1 else np.zeros(g)
+    else:
+        parts = [_example(cells.cols[i] - cells.cols[j]) for i, j in zip(a, b, strict=True)]
+        est, pos, neg, example = (np.array([p[k] for p in parts]) for k in range(4))
+    scale = probit_scale(cells.acc, cells.n)
+    k_cells = np.stack([a, b], axis=1).ravel()  # blocks: a, b of contrast 0, then 1, ...
+    blocks = Blocks(np.repeat(np.arange(g), 2), cells.var[k_cells],
+                    (cells.seeds[k_cells] - 1).astype(np.float64),
+                    cells.seeds[k_cells].astype(np.float64), cells.resid[k_cells],
+                    scale[k_cells], units.ravel())
+    return ContrastData(est, n, example, cells.acc[a], cells.acc[b], cells.seeds[a],
+                        cells.seeds[b], pos, neg, blocks)
 
 
 @dataclass(frozen=True)
@@ -206,4 +249,5 @@ def satterthwaite_signed(terms: np.ndarray, df: np.ndarray) -> np.ndarray:
         return np.where(den > 0, total**2 / den, np.inf)
 
 
-__all__ = ["Blocks", "ContrastData", "Variance", "contrast_data", "probit_scale", "variance"]
+__all__ = ["Blocks", "Cells", "ContrastData", "Variance", "cell_stats", "contrast_data",
+           "probit_scale", "variance"]

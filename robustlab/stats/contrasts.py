@@ -154,6 +154,8 @@ def resolve(entries: Sequence[Mapping[str, Any]] | None, variants: Sequence[str]
             ) -> list[Contrast]:
     """The confirmatory family: declared entries, or each variant vs the first (module doc)."""
     if not entries:
+        if len(variants) < 2:
+            return []  # nothing to compare
         entries = [{"versus": variants[0], "question": f"each variant vs {variants[0]} "
                     "(default: the study declares no contrasts)"}]
     found: dict[tuple[frozenset[str], str], Contrast] = {}

@@ -26,6 +26,10 @@ import numpy as np
 import polars as pl
 from scipy.special import ndtr, ndtri
 
+from robustlab.stats.components import DF_LEVEL, cell_stats, contrast_data, variance
+from robustlab.stats.pooling import pool
+from robustlab.stats.verdicts import Verdicts, decide
+
 
 @dataclass(frozen=True)
 class StudyModel:
@@ -93,6 +97,34 @@ def simulate_with_examples(model: StudyModel, seeds: int, rng: np.random.Generat
 
 def _probit_cdf(x: np.ndarray) -> np.ndarray:
     return np.asarray(ndtr(x))
+
+
+def study_verdicts(correct: np.ndarray, pairs: np.ndarray, *, margin: float,
+                   level: np.ndarray, pool_seeds: bool = True,
+                   df_level: float | None = DF_LEVEL) -> Verdicts:
+    """The verdicts of one simulated study (V, C, S, n) for contrasts pairs (G, 3) = (variant
+    a, variant b, condition) at per-contrast levels (G,), without intervals (fast: what the
+    calibration counts); the same procedure as `verdict_table`."""
+    v, c, s, n = correct.shape
+    cells = cell_stats(list(correct.reshape(v * c, s, n)))
+    a, b, cond = pairs[:, 0], pairs[:, 1], pairs[:, 2]
+    data = contrast_data(cells, np.stack([a * c + cond, b * c + cond], axis=1),
+                         np.stack([a, b], axis=1))
+    blocks = data.blocks
+    if pool_seeds:
+        pooled = pool(blocks.var, blocks.df, blocks.scale, blocks.unit)
+        var_k, df_k = pooled.var, pooled.df
+    else:
+        var_k, df_k = blocks.var, blocks.df
+    return decide(data, variance(data, var_k, df_k, df_level), margin, level, intervals=False)
+
+
+def false_claims(verdicts: Verdicts, truth: np.ndarray, margin: float) -> np.ndarray:
+    """(G,) bool: the contrast makes a claim its true Δ (G,) contradicts — better with Δ ≤ 0,
+    worse with Δ ≥ 0, or |Δ| < δ shown (equivalent, or within the margin) with |Δ| ≥ δ."""
+    v = verdicts.verdict
+    return (((v == "better") & (truth <= 0)) | ((v == "worse") & (truth >= 0))
+            | (verdicts.within_margin & (np.abs(truth) >= margin)))
 
 
 def to_frame(correct: np.ndarray, variants: list[str], conditions: list[str],

@@ -3,11 +3,9 @@ contrast out (verdict, effect, intervals, variance parts, what would decide it).
 
 The family is the declared contrasts (`contrasts.resolve`); its error control is Bonferroni
 (`verdicts.py` says why no step-down), so each contrast is tested at α′ = α / m, or at α when
-`family_error="none"`. Each variant's seeds count as its own independent training runs (two
-blocks per contrast, a and −b, even when the seed ids match: seed s of two variants shares
-at most an initialisation, and ignoring a positive correlation errs on the safe side); their
-seed variances are pooled across the family's variants (`pooling.py`) unless
-`pool_seeds=False`.
+`family_error="none"`. Each variant's seeds count as its own independent training runs
+(`components.contrast_data`); their seed variances are pooled across the family's variants
+(`pooling.py`) unless `pool_seeds=False`.
 """
 
 from __future__ import annotations
@@ -20,7 +18,7 @@ import numpy as np
 import polars as pl
 
 from robustlab.stats._cells import Cell, cells, require_columns
-from robustlab.stats.components import ContrastData, contrast_data, variance
+from robustlab.stats.components import Cells, ContrastData, cell_stats, contrast_data, variance
 from robustlab.stats.contrasts import Contrast
 from robustlab.stats.planning import plan
 from robustlab.stats.pooling import Pooled, pool
@@ -45,11 +43,14 @@ class VerdictTable:
 
 
 def _pairs(pred: pl.DataFrame, contrasts: Sequence[Contrast]
-           ) -> tuple[list[int], list[tuple[np.ndarray, np.ndarray]], list[tuple[int, int]]]:
-    """Indices of the contrasts with data, their (a, b) correctness blocks, and the variants'
-    ids (the units of seed randomness pooling counts)."""
+           ) -> tuple[list[int], Cells | None, np.ndarray, np.ndarray]:
+    """Indices of the contrasts with data, the cells they use (one per variant and
+    condition), each contrast's (a, b) cell indices, and the variants' ids (the units of seed
+    randomness pooling counts)."""
     per = cells(pred, ["condition"])
     ids = {m: i for i, m in enumerate(pred["method"].unique(maintain_order=True).to_list())}
+    index: dict[tuple[str, str], int] = {}
+    used: list[np.ndarray] = []
     keep, pairs, units = [], [], []
     for i, c in enumerate(contrasts):
         group = per.get((c.condition,), {})
@@ -57,10 +58,15 @@ def _pairs(pred: pl.DataFrame, contrasts: Sequence[Contrast]
         if a is None or b is None:
             continue
         _same_ids(a, b, c)
+        for name, cell in ((c.a, a), (c.b, b)):
+            if (name, c.condition) not in index:
+                index[(name, c.condition)] = len(used)
+                used.append(cell.correct)
         keep.append(i)
-        pairs.append((a.correct, b.correct))
+        pairs.append((index[(c.a, c.condition)], index[(c.b, c.condition)]))
         units.append((ids[c.a], ids[c.b]))
-    return keep, pairs, units
+    stats = cell_stats(used) if used else None
+    return keep, stats, np.array(pairs, dtype=np.int64), np.array(units, dtype=np.int64)
 
 
 def _same_ids(a: Cell, b: Cell, c: Contrast) -> None:
@@ -86,14 +92,14 @@ def verdict_table(
     if not 0.0 < alpha < 1.0:
         raise ValueError(f"alpha: must be in (0, 1), got {alpha!r}")
     m = len(contrasts)
-    keep, pairs, units = _pairs(pred, contrasts)
+    keep, used, pairs, units = _pairs(pred, contrasts)
     if level is None:
         level = np.full(m, alpha / m if family_error == "fwer" and m else alpha)
     level = np.asarray(level, dtype=np.float64)
     rows = {c: [None] * m for c in COLUMNS}
     pooled = None
-    if keep:
-        data = contrast_data(pairs, [False] * len(pairs), units)
+    if keep and used is not None:
+        data = contrast_data(used, pairs, units)
         b = data.blocks
         pooled = pool(b.var, b.df, b.scale, b.unit) if pool_seeds else None
         var_k = pooled.var if pooled else data.blocks.var
@@ -126,8 +132,9 @@ def _fill(rows: dict, keep: list[int], data: ContrastData, v: Verdicts, parts, p
         "p_equiv": v.p_equiv, "verdict": v.verdict, "within_margin": v.within_margin,
         "var_seed": parts.seed, "var_example": parts.example,
         "var_interaction": parts.interaction, "pooled": pooled_contrast, "mde": plans.mde,
-        "seeds_needed": plans.seeds, "examples_needed": plans.examples, "seeds_floor": plans.seeds_floor,
-        "examples_floor": plans.examples_floor, "lever": plans.lever,
+        "seeds_needed": plans.seeds, "examples_needed": plans.examples,
+        "seeds_floor": plans.seeds_floor, "examples_floor": plans.examples_floor,
+        "lever": plans.lever,
     }
     for name, arr in values.items():
         for j, i in enumerate(keep):

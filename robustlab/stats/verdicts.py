@@ -115,16 +115,22 @@ def _interval(data: ContrastData, var: Variance, alpha: np.ndarray
     return (np.minimum(data.estimate - half, t_low), np.maximum(data.estimate + half, t_high))
 
 
-def decide(data: ContrastData, var: Variance, margin: float, alpha: np.ndarray) -> Verdicts:
-    """The verdict of each contrast at its level alpha (G,) with practical margin δ."""
+def decide(data: ContrastData, var: Variance, margin: float, alpha: np.ndarray,
+           intervals: bool = True) -> Verdicts:
+    """The verdict of each contrast at its level alpha (G,) with practical margin δ.
+    intervals=False skips the intervals (NaN; the verdicts come from the p-values alone) —
+    for simulations."""
     if not 0.0 < margin < 1.0:
         raise ValueError(f"margin: must be in (0, 1) (accuracy units), got {margin!r}")
     alpha = np.broadcast_to(np.asarray(alpha, dtype=np.float64), data.estimate.shape).copy()
     c_diff, c_equiv = _crossed(data, var, margin)
     s_diff, s_equiv = _score(data, margin)
     p_diff, p_equiv = np.maximum(c_diff, s_diff), np.maximum(c_equiv, s_equiv)
-    low, high = _interval(data, var, alpha)
-    eq_low, eq_high = _interval(data, var, 2.0 * alpha)
+    if intervals:
+        low, high = _interval(data, var, alpha)
+        eq_low, eq_high = _interval(data, var, 2.0 * alpha)
+    else:
+        low = high = eq_low = eq_high = np.full(alpha.shape, np.nan)
     different = p_diff <= alpha
     within = p_equiv <= alpha
     verdict = np.where(different, np.where(data.estimate > 0, "better", "worse"),
