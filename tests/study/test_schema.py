@@ -21,7 +21,7 @@ from robustlab.study.schema import SCHEMA_PATH, schema_text, study_schema
 from robustlab.study.spec import SpecError, apply_override, load_raw
 
 ROOT = Path(__file__).resolve().parents[2]
-SHIPPED = sorted((ROOT / "studies").glob("*.yaml")) + [ROOT / "docs/examples/plugin/study.yaml"]
+SHIPPED = [*sorted((ROOT / "studies").glob("*.yaml")), ROOT / "docs/examples/plugin/study.yaml"]
 MODELINE = re.compile(r"^# yaml-language-server: \$schema=(\S+)\n")
 
 
@@ -139,3 +139,17 @@ def test_the_yaml_language_server_comment_is_what_the_docs_show() -> None:
     page = (ROOT / "docs" / "how-to" / "editor.md").read_text(encoding="utf-8")
     assert "# yaml-language-server: $schema=" in page
     assert os.path.relpath(SCHEMA_PATH, ROOT / "studies") in page
+
+
+def test_the_readme_study_file_is_a_valid_study(
+        tmp_path: Path, validator: jsonschema.Draft7Validator) -> None:
+    """The annotated study file of the README validates against the schema and loads."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = readme.split("## A study file")[1].split("```yaml\n")[1].split("```")[0]
+    assert MODELINE.match(block) and len(block.splitlines()) <= 22
+    assert errors(validator, yaml.safe_load(block)) == []
+    path = tmp_path / "my_study.yaml"
+    path.write_text(block, encoding="utf-8")
+    plan = load_plan(path, smoke=True)
+    assert [v.name for v in plan.variants] == ["clip", "symile", "gated_symile",
+                                               "gated_symile_no_null"]
