@@ -42,8 +42,12 @@ def on_page_markdown(markdown: str, page: Any, **_: Any) -> str:
 # --- Markdown helpers ---------------------------------------------------------------------
 
 def cell(text: object) -> str:
-    """Text for one table cell: one line, pipes escaped."""
-    return " ".join(str(text).split()).replace("|", "\\|")
+    """Text for one table cell: one line, pipes escaped, `<` and `>` outside code spans
+    escaped (a description's `reports/<name>/` must not become an HTML tag)."""
+    parts = " ".join(str(text).split()).split("`")
+    for i in range(0, len(parts), 2):  # the even parts are outside backticks
+        parts[i] = parts[i].replace("<", "&lt;").replace(">", "&gt;")
+    return "`".join(parts).replace("|", "\\|")
 
 
 def table(header: Iterable[str], rows: Iterable[Iterable[object]]) -> str:

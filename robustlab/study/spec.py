@@ -185,7 +185,7 @@ class StudySpec(_Strict):
     """One study file. Registry-dependent parts stay raw mappings here (see resolve.py)."""
 
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-    """The study's name; results land in reports/<name>/."""
+    """The study's name; results land in `reports/<name>/`."""
     seed: int = Field(default=0, ge=0)
     """Seeds the data split, the perturbed test set and the tuner."""
     data: dict[str, Any]
