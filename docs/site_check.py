@@ -1,6 +1,7 @@
 """Open every page of the built docs site in headless Chromium with the network cut off, as
 the report's browser test does (tests/report/cdp.py), and fail on any request to a non-file
-URL, any console error or script exception; optionally screenshot two pages for the docs.
+URL, any console error or script exception, or a search box that finds nothing; optionally
+screenshot two pages for the docs.
 
     .venv/bin/python docs/site_check.py site                  # nox -s docs runs this
     .venv/bin/python docs/site_check.py site --screenshots    # also docs/site_home.png,
@@ -55,6 +56,40 @@ def _control(cdp: ModuleType, browser: Any, folder: Path) -> None:
         raise SystemExit(f"the checker missed the control page's remote font: {found}")
 
 
+SEARCH = """(() => { const box = document.querySelector('input.md-search__input');
+  box.focus(); box.value = 'hidden failures';
+  box.dispatchEvent(new Event('input', {bubbles: true}));
+  box.dispatchEvent(new KeyboardEvent('keyup', {bubbles: true})); return 1; })()"""
+FOUND = "document.querySelectorAll('.md-search-result__item').length"
+
+
+def search_results(browser: Any, index: Path) -> int:
+    """Type a query into the home page's search box, offline; how many results it lists.
+    Material's search runs in a Web Worker, which file:// pages can only start through the
+    iframe-worker shim the site ships."""
+    target = browser.send("Target.createTarget", {"url": "about:blank"})["targetId"]
+    sid = browser.send("Target.attachToTarget", {"targetId": target, "flatten": True})[
+        "sessionId"]
+    for domain in ("Page", "Runtime", "Network"):
+        browser.send(f"{domain}.enable", session=sid)
+    browser.send("Network.emulateNetworkConditions", {
+        "offline": True, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1,
+    }, session=sid)
+    browser.send("Page.navigate", {"url": index.resolve().as_uri()}, session=sid)
+    browser.wait_for("Page.loadEventFired", session=sid)
+    found = 0
+    for _ in range(20):  # the index loads in the background: up to ~10 s
+        browser.drain(0.5)
+        browser.send("Runtime.evaluate", {"expression": SEARCH}, session=sid)
+        browser.drain(0.5)
+        found = browser.send("Runtime.evaluate", {"expression": FOUND, "returnByValue": True},
+                             session=sid)["result"]["value"]
+        if found:
+            break
+    browser.send("Target.closeTarget", {"targetId": target})
+    return int(found)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     args.add_argument("site", type=Path, help="the built site (mkdocs' site_dir)")
@@ -82,7 +117,13 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{rel}: {problem}", file=sys.stderr)
             if shot is not None:
                 _crop(shot, SHOTS[rel])
-    print(f"{len(pages)} pages opened offline, {bad} problem(s)")
+        hits = search_results(browser, opts.site / "index.html")
+        if not hits:
+            bad += 1
+            print("index.html: the search box found nothing for 'hidden failures' offline",
+                  file=sys.stderr)
+    print(f"{len(pages)} pages opened offline, search found {hits} result(s), "
+          f"{bad} problem(s)")
     return 1 if bad else 0
 
 
