@@ -54,7 +54,7 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog=PROG, description="Robustness evaluation and ablation harness for trimodal "
                                "contrastive learning.",
-        epilog="`robustlab COMMAND --help` shows a command's options.")
+        epilog="Run 'robustlab COMMAND --help' for a command's options.")
     p.add_argument("--version", action="version", version=f"{PROG} {robustlab.__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     for name, (_, text) in COMMANDS.items():

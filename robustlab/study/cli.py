@@ -87,7 +87,7 @@ def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
         print(schema_text(plugins=True), end="")
         return 0
     if args.study is None:
-        cli.error("the study file is required (or --list, --schema)")
+        cli.error("the study file is required (or --list)")
     from robustlab.study.load import describe_plan, load_plan
 
     try:
