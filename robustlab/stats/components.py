@@ -27,10 +27,8 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy.special import ndtri
-from scipy.stats import chi2
 
-DF_LEVEL: float | None = 0.95
-
+from robustlab.stats.crossed import DF_LEVEL, upper_weights
 
 
 @dataclass(frozen=True)
@@ -223,15 +221,10 @@ def variance(data: ContrastData, var: np.ndarray, df: np.ndarray,
     if df_level is not None:  # weigh the seed terms at their upper limits for the df only
         terms = terms.copy()
         guard = has if df_guard is None else has & df_guard
-        terms[b.owner, slot] = np.where(guard, _upper(var, df, df_level) / b.seeds, seed_terms)
+        upper = upper_weights(var[:, None], df[:, None], df_level)[:, 0]
+        terms[b.owner, slot] = np.where(guard, upper / b.seeds, seed_terms)
     return Variance(total, satterthwaite_signed(terms, tdf), seed_pure, inter_sum, example,
                     cc, terms, tdf)
-
-
-def _upper(var: np.ndarray, df: np.ndarray, level: float) -> np.ndarray:
-    """Upper `level` confidence limit of variances with df degrees of freedom."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(df > 0, df * var / chi2.ppf(1.0 - level, np.maximum(df, 1e-9)), var)
 
 
 def _slots(owner: np.ndarray) -> np.ndarray:
