@@ -54,6 +54,7 @@ class Settings:
     declared: bool = False  # the study declared its contrasts (else the default family)
     margin: float = 0.02
     pool_seeds: bool = True
+    design: Any = None  # stats.until_decided.Design of a sequential final phase, else None
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,7 @@ class Analysis:
     # as strings (bins as their labels), in display order per column (`value_order`)
     slice_accuracy: pl.DataFrame | None = None
     value_order: dict[str, list[str]] | None = None
+    sequential: Any = None  # stats.until_decided.Outcome when the seeds were added until decided
 
 
 def settings_from(results: Results, seed: int = 0) -> Settings:
@@ -114,7 +116,22 @@ def settings_from(results: Results, seed: int = 0) -> Settings:
                     correction=cast(StudyCorrection, correction), reference=reference,
                     min_slice_size=min_size, n_resamples=n_resamples, seed=seed,
                     contrasts=_contrasts(results, declared, where), declared=bool(declared),
-                    margin=margin, pool_seeds=pooling == "pooled")
+                    margin=margin, pool_seeds=pooling == "pooled",
+                    design=_design(results.study.get("final"), where.replace("report", "final")))
+
+
+def _design(final: Any, where: str) -> Any:
+    """The sequential design of `study.final.until_decided`, or None."""
+    from robustlab.stats.until_decided import Design
+
+    if not isinstance(final, dict) or not final.get("until_decided"):
+        return None
+    u = final["until_decided"]
+    try:
+        return Design(tuple(int(s) for s in final.get("seeds", [0, 1, 2])), int(u["max_seeds"]),
+                      int(u.get("step", 2)), u.get("spending", "obrien_fleming"))
+    except (KeyError, TypeError, ValueError) as err:
+        raise ReportInputError(f"{where}.until_decided: not a valid design ({err})") from err
 
 
 def _contrasts(results: Results, declared: Any, where: str) -> tuple[stats.Contrast, ...]:
@@ -164,13 +181,13 @@ def analyse(results: Results, settings: Settings) -> Analysis:
                                        correction=corrected, min_slice_size=s.min_slice_size)
     accuracy = stats.accuracy_table(pred, ["condition"], rng=gens[0], n_resamples=s.n_resamples)
     chance = chance_level(results)
+    verdicts, sequential = _verdicts(results, s)
     return Analysis(
         settings=s,
         accuracy=accuracy,
         pairwise=stats.pairwise_table(pred, ["condition"], alpha=s.alpha, correction="bh"),
-        verdicts=stats.verdict_table(
-            pred, s.contrasts, margin=s.margin, alpha=s.alpha, pool_seeds=s.pool_seeds,
-            family_error="none" if s.correction == "none" else "fwer"),
+        verdicts=verdicts,
+        sequential=sequential,
         slice_pairwise=slice_pairwise,
         curves=stats.curve_table(pred, rng=gens[3], n_resamples=s.n_resamples),
         robustness=stats.guard_effective_robustness(
@@ -184,6 +201,37 @@ def analyse(results: Results, settings: Settings) -> Analysis:
         slice_accuracy=slice_accuracy,
         value_order=order,
     )
+
+
+def _verdicts(results: Results, s: Settings) -> tuple[stats.VerdictTable, Any]:
+    """The declared contrasts' verdicts: one look at every seed for a fixed design; for a
+    sequential one, the looks replayed from the predictions (the decisions the study made)."""
+    from robustlab.stats.until_decided import replay
+
+    family_error: stats.FamilyError = "none" if s.correction == "none" else "fwer"
+    if s.design is None:
+        return stats.verdict_table(results.predictions, s.contrasts, margin=s.margin,
+                                   alpha=s.alpha, pool_seeds=s.pool_seeds,
+                                   family_error=family_error), None
+    outcome = replay(results.predictions, s.contrasts, s.design, margin=s.margin, alpha=s.alpha,
+                     family_error=family_error, pool_seeds=s.pool_seeds,
+                     attempted=_failed_seeds(results))
+    last = outcome.tables[-1] if outcome.tables else None
+    table = stats.VerdictTable(outcome.table, outcome.family_size, s.alpha, s.margin,
+                               last.pooled if last else None, family_error)
+    return table, outcome
+
+
+def _failed_seeds(results: Results) -> dict[str, set[int]]:
+    """Final runs the manifest records as ended without predictions."""
+    out: dict[str, set[int]] = {}
+    methods = results.manifest.get("methods", {})
+    for name, record in (methods.items() if isinstance(methods, dict) else []):
+        finals = record.get("finals", {}) if isinstance(record, dict) else {}
+        for seed, info in (finals.items() if isinstance(finals, dict) else []):
+            if isinstance(info, dict) and "error" in info and str(seed).isdigit():
+                out.setdefault(name, set()).add(int(seed))
+    return out
 
 
 def _clean_accuracy(pred: pl.DataFrame, accuracy: pl.DataFrame) -> pl.DataFrame:

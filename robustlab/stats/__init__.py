@@ -22,7 +22,7 @@ from robustlab.stats.robustness import (
     relative_robustness,
 )
 from robustlab.stats.simulate import StudyModel, simulate
-from robustlab.stats.verdict_table import VerdictTable, verdict_table
+from robustlab.stats.verdict_table import FamilyError, VerdictTable, verdict_table
 
 __all__ = [
     "Comparison",
@@ -30,6 +30,7 @@ __all__ = [
     "Contrast",
     "ContrastError",
     "Correction",
+    "FamilyError",
     "Interval",
     "McNemar",
     "StudyModel",

@@ -22,6 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.special import ndtri
 from scipy.stats import t as student
 
 from robustlab.stats.components import ContrastData, Variance, satterthwaite_signed
@@ -117,11 +118,17 @@ def _smallest(ok, low: np.ndarray, high: float) -> np.ndarray:
 
 
 def plan(data: ContrastData, var: Variance, block_var: np.ndarray, block_df: np.ndarray,
-         alpha: np.ndarray, margin: float) -> Plan:
+         alpha: np.ndarray, margin: float, half_width: np.ndarray | None = None) -> Plan:
     """MDE now, and the seeds / examples that would decide each contrast at level alpha (G,).
-    block_var, block_df: (K,) the blocks' seed variances as the test used them (pooled)."""
+    block_var, block_df: (K,) the blocks' seed variances as the test used them (pooled);
+    half_width (G,): the reported (1 − α′) interval's half width — where the score test
+    widens it (tiny or degenerate contrasts), the MDE follows it, not the crossed t alone."""
     alpha = np.broadcast_to(np.asarray(alpha, dtype=np.float64), data.n.shape)
-    mde = np.sqrt(var.total) * (student.isf(alpha / 2.0, var.df) + student.ppf(POWER, var.df))
+    crit = student.isf(alpha / 2.0, var.df)
+    mde = np.sqrt(var.total) * (crit + student.ppf(POWER, var.df))
+    if half_width is not None:
+        z = ndtri(1.0 - alpha / 2.0)
+        mde = np.maximum(mde, half_width * (z + ndtri(POWER)) / z)
     d = _design(data, block_var, block_df)
     plannable = np.isfinite(np.bincount(d.owner, d.seed, minlength=data.n.size))
     lots = np.full(d.n.shape, _UNLIMITED)

@@ -101,12 +101,15 @@ def _probit_cdf(x: np.ndarray) -> np.ndarray:
 
 def study_verdicts(correct: np.ndarray, pairs: np.ndarray, *, margin: float,
                    level: np.ndarray, pool_seeds: bool = True,
-                   df_level: float | None = DF_LEVEL) -> Verdicts:
+                   df_level: float | None = DF_LEVEL, seeds: np.ndarray | None = None,
+                   equiv_level: np.ndarray | None = None) -> Verdicts:
     """The verdicts of one simulated study (V, C, S, n) for contrasts pairs (G, 3) = (variant
     a, variant b, condition) at per-contrast levels (G,), without intervals (fast: what the
-    calibration counts); the same procedure as `verdict_table`."""
-    v, c, s, n = correct.shape
-    cells = cell_stats(list(correct.reshape(v * c, s, n)))
+    calibration counts); the same procedure as `verdict_table`. seeds (V,): use only each
+    variant's first seeds (a look of a sequential design)."""
+    v, c, s, _ = correct.shape
+    count = np.full(v, s) if seeds is None else np.asarray(seeds)
+    cells = cell_stats([correct[i, j, : count[i]] for i in range(v) for j in range(c)])
     a, b, cond = pairs[:, 0], pairs[:, 1], pairs[:, 2]
     data = contrast_data(cells, np.stack([a * c + cond, b * c + cond], axis=1),
                          np.stack([a, b], axis=1))
@@ -116,7 +119,8 @@ def study_verdicts(correct: np.ndarray, pairs: np.ndarray, *, margin: float,
         var_k, df_k = pooled.var, pooled.df
     else:
         var_k, df_k = blocks.var, blocks.df
-    return decide(data, variance(data, var_k, df_k, df_level), margin, level, intervals=False)
+    return decide(data, variance(data, var_k, df_k, df_level), margin, level, intervals=False,
+                  equiv_alpha=equiv_level)
 
 
 def false_claims(verdicts: Verdicts, truth: np.ndarray, margin: float) -> np.ndarray:

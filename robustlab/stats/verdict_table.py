@@ -84,9 +84,11 @@ def verdict_table(
     family_error: FamilyError = "fwer",
     pool_seeds: bool = True,
     level: np.ndarray | None = None,
+    equiv_level: np.ndarray | None = None,
 ) -> VerdictTable:
-    """The verdict of every contrast. level: (len(contrasts),) per-contrast α′ overriding the
-    family rule (a sequential design's boundaries)."""
+    """The verdict of every contrast. level: (len(contrasts),) per-contrast α′ of the
+    difference test overriding the family rule, equiv_level: of each equivalence test (default
+    level) — a sequential look's nominal boundaries."""
     require_columns(pred, ["method", "seed", "condition", "example_id", "correct"],
                     "verdict_table")
     if not 0.0 < alpha < 1.0:
@@ -96,6 +98,7 @@ def verdict_table(
     if level is None:
         level = np.full(m, alpha / m if family_error == "fwer" and m else alpha)
     level = np.asarray(level, dtype=np.float64)
+    equiv = level if equiv_level is None else np.asarray(equiv_level, dtype=np.float64)
     rows = {c: [None] * m for c in COLUMNS}
     pooled = None
     if keep and used is not None:
@@ -105,8 +108,9 @@ def verdict_table(
         var_k = pooled.var if pooled else data.blocks.var
         df_k = pooled.df if pooled else data.blocks.df
         parts = variance(data, var_k, df_k)
-        verdicts = decide(data, parts, margin, level[keep])
-        plans = plan(data, parts, var_k, df_k, level[keep], margin)
+        verdicts = decide(data, parts, margin, level[keep], equiv_alpha=equiv[keep])
+        plans = plan(data, parts, var_k, df_k, level[keep], margin,
+                     half_width=(verdicts.high - verdicts.low) / 2.0)
         _fill(rows, keep, data, verdicts, parts, plans, pooled)
     table = _frame(rows, contrasts, level)
     if pooled is not None and pooled.prior_df <= 0:

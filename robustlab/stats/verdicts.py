@@ -40,7 +40,8 @@ VERDICTS = ("better", "worse", "equivalent", "undecided")
 @dataclass(frozen=True)
 class Verdicts:
     """Per contrast (G,): estimate, se, df; level: α′; low, high: the (1 − α′) interval;
-    eq_low, eq_high: the (1 − 2α′) interval; p_diff, p_equiv: raw p of Δ = 0 and of
+    eq_low, eq_high: the (1 − 2α′) interval (α′ of the equivalence tests when it differs);
+    p_diff, p_equiv: raw p of Δ = 0 and of
     |Δ| ≥ δ; verdict: one of VERDICTS; within_margin: |Δ| < δ shown (p_equiv ≤ α′), also
     for better / worse."""
 
@@ -116,23 +117,26 @@ def _interval(data: ContrastData, var: Variance, alpha: np.ndarray
 
 
 def decide(data: ContrastData, var: Variance, margin: float, alpha: np.ndarray,
-           intervals: bool = True) -> Verdicts:
+           intervals: bool = True, equiv_alpha: np.ndarray | None = None) -> Verdicts:
     """The verdict of each contrast at its level alpha (G,) with practical margin δ.
-    intervals=False skips the intervals (NaN; the verdicts come from the p-values alone) —
-    for simulations."""
+    equiv_alpha (G,): the level of each one-sided test of the equivalence pair when it differs
+    from alpha (a sequential look's one-sided boundary); intervals=False skips the intervals
+    (NaN; the verdicts come from the p-values alone) — for simulations."""
     if not 0.0 < margin < 1.0:
         raise ValueError(f"margin: must be in (0, 1) (accuracy units), got {margin!r}")
     alpha = np.broadcast_to(np.asarray(alpha, dtype=np.float64), data.estimate.shape).copy()
+    eq_alpha = alpha if equiv_alpha is None else np.broadcast_to(
+        np.asarray(equiv_alpha, dtype=np.float64), alpha.shape).copy()
     c_diff, c_equiv = _crossed(data, var, margin)
     s_diff, s_equiv = _score(data, margin)
     p_diff, p_equiv = np.maximum(c_diff, s_diff), np.maximum(c_equiv, s_equiv)
     if intervals:
         low, high = _interval(data, var, alpha)
-        eq_low, eq_high = _interval(data, var, 2.0 * alpha)
+        eq_low, eq_high = _interval(data, var, 2.0 * eq_alpha)
     else:
         low = high = eq_low = eq_high = np.full(alpha.shape, np.nan)
     different = p_diff <= alpha
-    within = p_equiv <= alpha
+    within = p_equiv <= eq_alpha
     verdict = np.where(different, np.where(data.estimate > 0, "better", "worse"),
                        np.where(within, "equivalent", "undecided"))
     return Verdicts(data.estimate, np.sqrt(var.total), var.df, alpha, low, high, eq_low,

@@ -40,6 +40,7 @@ __all__ = [
     "SpecError",
     "StudySpec",
     "TaskSpec",
+    "UntilDecidedSpec",
     "apply_override",
     "load_raw",
     "parse_spec",
@@ -100,11 +101,26 @@ class BudgetSpec(_Strict):
     """ASHA: the share of trials kept at each rung is 1/reduction_factor."""
 
 
+class UntilDecidedSpec(_Strict):
+    """Seeds until decided: after the initial seeds, the variants of still-undecided declared
+    contrasts get `step` more seeds per look, up to `max_seeds`; α is spent across the looks
+    (robustlab.stats.until_decided)."""
+
+    max_seeds: int = Field(ge=2, le=1000)
+    """The cap: seeds per variant at the last look."""
+    step: int = Field(default=2, ge=1)
+    """Seeds added per look to each variant of an undecided contrast."""
+    spending: Literal["obrien_fleming", "pocock"] = "obrien_fleming"
+    """The Lan–DeMets α-spending function: little α early (O'Brien–Fleming) or evenly."""
+
+
 class FinalSpec(_Strict):
     """The final runs: each variant's best config retrained on every seed."""
 
     seeds: list[int] = Field(default_factory=lambda: [0, 1, 2], min_length=1)
     """Distinct non-negative training seeds of the final runs (5–10 for a claim)."""
+    until_decided: UntilDecidedSpec | None = None
+    """Add seeds where a declared contrast is still undecided (a group-sequential design)."""
 
     @field_validator("seeds")
     @classmethod
@@ -112,6 +128,13 @@ class FinalSpec(_Strict):
         if len(set(seeds)) != len(seeds) or min(seeds) < 0:
             raise ValueError(f"must be distinct non-negative ints, got {seeds}")
         return seeds
+
+    @model_validator(mode="after")
+    def _cap(self) -> FinalSpec:
+        if self.until_decided is not None and self.until_decided.max_seeds <= len(self.seeds):
+            raise ValueError(f"until_decided.max_seeds ({self.until_decided.max_seeds}) must "
+                             f"exceed the {len(self.seeds)} initial seeds")
+        return self
 
 
 class ResourcesSpec(_Strict):
@@ -355,7 +378,8 @@ def set_path(raw: Any, parts: list[str], value: Any, where: str) -> Any:
 
 def smoke_overrides(raw: Mapping[str, Any]) -> dict[str, Any]:
     """`--smoke`: a tiny budget for CI. Built-in shrinking (at most 2 trials of 2 epochs with
-    the FIFO scheduler, the first 2 final seeds), then the file's own `smoke:` block
+    the FIFO scheduler, the first 2 final seeds and, with `until_decided`, one more look of one
+    seed), then the file's own `smoke:` block
     (`dotted.path: value`, usually a smaller `data.n`)."""
     out: dict[str, Any] = dict(raw)
     budget = out.get("budget") or {}
@@ -369,6 +393,9 @@ def smoke_overrides(raw: Mapping[str, Any]) -> dict[str, Any]:
     final = out.get("final") or {}
     if isinstance(final, dict) and isinstance(final.get("seeds", []), list):
         out["final"] = {**final, "seeds": list(final.get("seeds", [0, 1, 2]))[:2]}
+        if isinstance(final.get("until_decided"), dict):  # one extra look, one seed
+            out["final"]["until_decided"] = {**final["until_decided"], "max_seeds": 3,
+                                             "step": 1}
     smoke = out.get("smoke") or {}
     if not isinstance(smoke, dict):
         raise SpecError(f"smoke: must be a mapping of dotted.path: value, got {smoke!r}")

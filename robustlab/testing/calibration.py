@@ -14,12 +14,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from robustlab.stats.components import DF_LEVEL
 from robustlab.stats.contrasts import ConditionInfo, Contrast, resolve
 from robustlab.stats.simulate import StudyModel, false_claims, simulate, study_verdicts
+from robustlab.stats.until_decided import Design
 
 
 @dataclass(frozen=True)
@@ -132,6 +134,73 @@ def family_error(family: Family, model: StudyModel, truth: np.ndarray, *, seeds:
         decided += verdicts.verdict != "undecided"
         better += verdicts.verdict == "better"
     return Rates(any_false / sets, per / sets, decided / sets, better / sets, sets)
+
+
+@dataclass(frozen=True)
+class SequentialRates:
+    """Over `sets` simulated sequential studies: fwer; decided (G,) — share decided by the
+    end; better (G,); seeds — mean final runs of the family's variants (the cost)."""
+
+    fwer: float
+    decided: np.ndarray
+    better: np.ndarray
+    seeds: float
+    sets: int
+
+
+def sequential_error(family: Family, model: StudyModel, truth: np.ndarray, design: Design, *,
+                     sets: int, rng: np.random.Generator, naive: bool = False
+                     ) -> SequentialRates:
+    """Simulate `sets` studies run with seeds added until decided (`design`), each look on the
+    same test examples, and count false claims. naive=True: every look at the fixed design's
+    full α/m — the "add a few seeds and look again" practice."""
+    alpha = family.alpha / family.size
+    diff, equiv = design.bounds(alpha)
+    counts = design.looks()
+    fwer, seeds_used = 0, 0.0
+    decided_any, better_any = np.zeros(family.size), np.zeros(family.size)
+    for _ in range(sets):
+        x = simulate(model, design.max_seeds, rng)  # the seeds a look may use, drawn upfront
+        final, used = _run_looks(family, x, counts, diff, equiv, naive, alpha)
+        verdict = np.array([final.get(i, "undecided") for i in range(family.size)])
+        wrong = false_claims(_as_verdicts(verdict, family.size), truth, family.margin)
+        fwer += bool(wrong.any())
+        decided_any += verdict != "undecided"
+        better_any += verdict == "better"
+        seeds_used += used
+    return SequentialRates(fwer / sets, decided_any / sets, better_any / sets,
+                           seeds_used / sets, sets)
+
+
+def _run_looks(family: Family, x: np.ndarray, counts: list[int], diff, equiv, naive: bool,
+               alpha: float) -> tuple[dict[int, str], int]:
+    """One simulated sequential study: {contrast: final verdict}, final runs used."""
+    v = len(family.variants)
+    in_family = np.unique(family.pairs[:, :2])
+    seeds = np.full(v, counts[0])
+    final: dict[int, str] = {}
+    for k in range(len(counts)):
+        level = np.full(family.size, alpha if naive else diff.nominal[k])
+        eq_level = np.full(family.size, alpha if naive else equiv.nominal[k])
+        verdicts = study_verdicts(x, family.pairs, margin=family.margin, level=level,
+                                  equiv_level=eq_level, seeds=seeds)
+        for i, verdict in enumerate(verdicts.verdict):
+            if i not in final and verdict != "undecided":
+                final[i] = str(verdict)
+        open_ = [i for i in range(family.size) if i not in final]
+        if not open_ or k + 1 == len(counts):
+            break
+        for i in open_:
+            seeds[family.pairs[i, :2]] = counts[k + 1]
+    return final, int(seeds[in_family].sum())
+
+
+def _as_verdicts(verdict: np.ndarray, g: int) -> Any:
+    """A stand-in `Verdicts` for `false_claims`: an equivalence claim is its only
+    within-margin claim (a difference decided at some look stays that difference)."""
+    from types import SimpleNamespace
+
+    return SimpleNamespace(verdict=verdict, within_margin=verdict == "equivalent")
 
 
 def study_path(name: str) -> Path:

@@ -22,6 +22,7 @@ from robustlab.report.sections.base import Section, json_safe
 from robustlab.report.sections.overview import adequacy_mark
 from robustlab.report.template import pp
 
+SPENDING_NAMES = {"obrien_fleming": "O'Brien–Fleming-type", "pocock": "Pocock-type"}
 GROUPS = (("differences", ("better", "worse")), ("equivalences", ("equivalent",)),
           ("undecided", ("undecided",)), ("without data", ("no data",)))
 
@@ -32,13 +33,14 @@ def build(results: Results, analysis: Analysis) -> Section:
     rows = [_row(r, vt.margin, vt.alpha) for r in vt.table.to_dicts()]  # inf kept here
     counts = {v: sum(r["verdict"] == v for r in rows)
               for v in ("better", "worse", "equivalent", "undecided", "no data")}
+    sequential = _sequential(analysis)
     return Section(
         id="verdict", title="Verdict",
         view={"questions": _questions(rows), "rows": rows, "counts": counts, "marks": marks,
               "rule": rule(analysis), "pooling": pooling_note(analysis),
               "declared": analysis.settings.declared, "facts": _facts(results),
               "flagged": [m for m in results.methods if (marks.get(m) or {}).get("flagged")],
-              "hidden": _hidden_count(analysis)},
+              "hidden": _hidden_count(analysis), "sequential": sequential},
         data={"contrasts": json_safe([{k: v for k, v in r.items() if k != "shares"}
                                       for r in rows]), "family_size": vt.family_size,
               "alpha": vt.alpha, "margin": vt.margin},
@@ -50,7 +52,7 @@ def _row(r: dict[str, Any], margin: float, alpha: float) -> dict[str, Any]:
     out = dict(r)
     out["p_diff_adj"] = _adjusted(r["p_diff"], r["level"], alpha)
     out["p_equiv_adj"] = _adjusted(r["p_equiv"], r["level"], alpha)
-    out["sentence"] = sentence(r, margin)
+    out["sentence"] = sentence(r, margin) + _when(r)
     out["decide"] = what_would_decide(r) if r["verdict"] == "undecided" else ""
     total = sum(r[k] or 0.0 for k in ("var_seed", "var_example", "var_interaction"))
     out["shares"] = {k: (r[f"var_{k}"] or 0.0) / total if total > 0 else None
@@ -79,6 +81,37 @@ def sentence(r: Mapping[str, Any], margin: float) -> str:
     if verdict != "undecided" and r.get("within_margin"):
         text += f", and smaller than the ±{100 * margin:.1f}-point margin"
     return text
+
+
+def _when(r: Mapping[str, Any]) -> str:
+    """" (look 2, 5 seeds)" for a sequential verdict; "" for a fixed design."""
+    if "look" not in r:
+        return ""
+    seeds = min(r.get("seeds_a") or 0, r.get("seeds_b") or 0)
+    if r.get("look"):
+        return f" (decided at look {r['look']}, {seeds} seeds)"
+    return f" (at the cap, {seeds} seeds)" if r["verdict"] == "undecided" else ""
+
+
+def _sequential(analysis: Analysis) -> dict[str, Any] | None:
+    """The looks of a sequential final phase, for the page (None for a fixed design)."""
+    outcome = analysis.sequential
+    if outcome is None:
+        return None
+    diff, equiv = outcome.design.bounds(analysis.verdicts.alpha / max(outcome.family_size, 1)
+                                        if analysis.verdicts.family_error == "fwer"
+                                        else analysis.verdicts.alpha)
+    looks = [{"look": look.number, "seeds": look.seeds, "decided": len(look.decided),
+              "undecided": look.undecided, "diff_level": float(diff.nominal[look.number - 1]),
+              "equiv_level": float(equiv.nominal[look.number - 1]),
+              "trained": sum(len(s) for s in look.variant_seeds.values())}
+             for look in outcome.looks]
+    d = outcome.design
+    return {"looks": looks, "spending": SPENDING_NAMES.get(d.spending, d.spending),
+            "max_seeds": d.max_seeds, "step": d.step, "initial": len(d.initial),
+            "pending": bool(outcome.pending),
+            "trained": looks[-1]["trained"] if looks else 0,
+            "fixed": d.max_seeds * len(outcome.looks[-1].variant_seeds) if looks else 0}
 
 
 def _count(x: float | None, unit: str) -> str | None:
