@@ -79,7 +79,7 @@ def test_replay_decides_once_and_reports_the_decisive_look() -> None:
     pred, family = _study(9)
     design = Design((0, 1, 2), 9, 2)
     out = replay(pred, family, design, margin=0.05, alpha=0.05)
-    assert out.done and [look.seeds for look in out.looks][0] == 3
+    assert out.done and out.looks[0].seeds == 3
     big = out.table.row(0, named=True)
     assert big["method_a"] == "big" and big["verdict"] == "better" and big["look"] >= 1
     decided_at = big["look"]
