@@ -38,7 +38,7 @@ import numpy as np
 import polars as pl
 from scipy.stats import binom, multinomial
 
-from bench import _verdict_calibration
+from bench import _sequential_calibration, _verdict_calibration
 from robustlab import stats
 
 ALPHA = 0.05
@@ -265,13 +265,15 @@ def main() -> dict:
               f"{'yes' if check(now[key]) else 'NO'}")
     verdicts = _verdict_calibration.measure()
     _verdict_calibration.report(verdicts)
+    sequential = _sequential_calibration.measure()
+    _sequential_calibration.report(sequential)
     exact = exact_one_seed()
     if exact:
         print("exact coverage of the one-seed intervals (every data set enumerated):")
         for name, value in exact.items():
             print(f"  {name:<40} {value:.4f}")
     return {"now": {k: now[k] for k, *_ in CELLS}, "before": BEFORE, "exact": exact,
-            "verdicts": verdicts}
+            "verdicts": verdicts, "sequential": sequential}
 
 
 if __name__ == "__main__":
