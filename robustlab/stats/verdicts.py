@@ -110,10 +110,14 @@ def _score(data: ContrastData, margin: float) -> tuple[np.ndarray, np.ndarray]:
 
 def _interval(data: ContrastData, var: Variance, alpha: np.ndarray
               ) -> tuple[np.ndarray, np.ndarray]:
-    """The two-sided (1 − α) interval: hull of the crossed t's and Tango's."""
+    """The two-sided (1 − α) interval: hull of the crossed t's and Tango's, within [−1, 1] (a
+    difference of accuracies can be no larger: with 2-df seed variances at a corrected level
+    the t interval's ends can lie far outside)."""
     half = critical(var, alpha) * np.sqrt(var.total)
     t_low, t_high = tango_bounds(data.pos, data.neg, data.n, ndtri(1.0 - alpha / 2.0))
-    return (np.minimum(data.estimate - half, t_low), np.maximum(data.estimate + half, t_high))
+    low = np.minimum(data.estimate - half, t_low)
+    high = np.maximum(data.estimate + half, t_high)
+    return np.maximum(low, -1.0), np.minimum(high, 1.0)
 
 
 def decide(data: ContrastData, var: Variance, margin: float, alpha: np.ndarray,
