@@ -13,8 +13,7 @@ Variance (Clark's 1973 min-F′ for crossed random factors, "language as a fixed
 
 Each term over-counts the seed × example interaction a little (σ²_e/(S n) each), so V̂ is
 conservative by that much. Degrees of freedom: Welch–Satterthwaite over the terms (S_j − 1
-for a seed term, n − 1 for the example term; each term weighed at its upper 95 % confidence
-limit, `upper_weights`) when every seed term has ≥ 2 df (≥ 3 seeds);
+for a seed term, n − 1 for the example term) when every seed term has ≥ 2 df (≥ 3 seeds);
 with 2 seeds a seed variance rests on 1 df and Satterthwaite is anti-conservative (measured:
 `bench_calibration`), so the critical value is then Cochran–Cox's variance-weighted mean of
 the terms' own t quantiles. A block with one seed has no estimable seed variance and adds no
@@ -126,10 +125,11 @@ def satterthwaite(var: np.ndarray, df: np.ndarray) -> np.ndarray:
 
 def upper_weights(var: np.ndarray, df: np.ndarray, level: float = DF_LEVEL) -> np.ndarray:
     """The terms at their upper `level` confidence limits (df·v/χ²_{1−level}(df); inf df
-    unchanged), for the Satterthwaite df only. A 2-df seed variance that happens to come out
+    unchanged), for a Satterthwaite df only. A 2-df seed variance that happens to come out
     small would otherwise hand the test the example term's hundreds of df exactly when the
     estimate is least trustworthy: in the far tail a corrected level lives in, that made the
-    test reject up to 17 times too often (docs/statistics.md)."""
+    test reject up to 17 times too often (docs/statistics.md). The verdicts use it
+    (`components.variance`); the exploratory tables' test here, at α = 0.05, does not."""
     finite = np.isfinite(df) & (df > 0)
     with np.errstate(invalid="ignore", divide="ignore"):
         scaled = df * var / chi2.ppf(1.0 - level, np.where(finite, df, 1.0))
@@ -154,7 +154,7 @@ def crossed_t(
     use Cochran–Cox's critical value (some term has 1 df: a method with 2 seeds).
     """
     se = np.sqrt(c.var.sum(axis=1))
-    df = satterthwaite(upper_weights(c.var, c.df), c.df)
+    df = satterthwaite(c.var, c.df)
     cc = np.asarray((c.df < 2).any(axis=1))  # by design (a 2-seed method), not by the data
     alpha = np.full(se.shape, 1.0 - level)
     crit = np.where(cc, cochran_cox(c.var, c.df, alpha), student.isf(alpha / 2.0, df))
