@@ -6,9 +6,10 @@ n_resamples); each statistic gets its own generator spawned from the report seed
 section never changes the numbers of another. Families: the declared contrasts are the
 confirmatory family (`verdicts`: better / worse / equivalent / undecided, family-wise error α
 by Bonferroni, or per contrast with `correction: none`); every pair of every condition and
-every slice is an exploratory screen (Benjamini–Hochberg); hidden failures use the study's
-correction, and Holm when the study says `none` — a search over every slice is never reported
-uncorrected.
+every slice is an exploratory screen (Benjamini–Hochberg); a hidden failure needs a contrast
+the verdicts called (the average difference) reversed on a slice, corrected over the called
+contrasts' slices with the study's correction (Holm when it says `none`) — a search over every
+slice is never reported uncorrected.
 
 Pairwise intervals are at level 1 − alpha so that "interval excludes 0" and "p < alpha" are the
 same statement (docs/statistics.md). Effective robustness is withheld for methods whose clean
@@ -140,7 +141,10 @@ def _contrasts(results: Results, declared: Any, where: str) -> tuple[stats.Contr
     if not isinstance(declared, list):
         raise ReportInputError(f"{where}.contrasts must be a list, got {declared!r}")
     order = results.manifest.get("method_order")
-    variants = order if isinstance(order, list) and order else results.methods
+    recorded = results.manifest.get("methods")
+    if not (isinstance(order, list) and order):
+        order = list(recorded) if isinstance(recorded, dict) else []
+    variants = [*order, *(m for m in results.methods if m not in order)]
     table = results.predictions.select("condition", "cond_op", "cond_modality",
                                        "cond_level").unique(maintain_order=True)
     info = [stats.ConditionInfo(r["condition"], r["cond_op"], r["cond_modality"],
@@ -169,6 +173,7 @@ def analyse(results: Results, settings: Settings) -> Analysis:
     gens = [np.random.default_rng(q) for q in np.random.SeedSequence(s.seed).spawn(7)]
     slice_pairwise = hidden = slice_accuracy = order = None
     corrected: stats.Correction = "holm" if s.correction == "none" else s.correction
+    verdicts, sequential = _verdicts(results, s)
     if s.slices:
         names = [spec.column for spec in s.slices]
         sliced, order = with_bins(pred, s.slices)
@@ -178,10 +183,10 @@ def analyse(results: Results, settings: Settings) -> Analysis:
         slice_accuracy = stats.accuracy_table(stacked, by, rng=gens[6],
                                               n_resamples=s.n_resamples)
         hidden = stats.hidden_failures(sliced, names, alpha=s.alpha,
-                                       correction=corrected, min_slice_size=s.min_slice_size)
+                                       correction=corrected, min_slice_size=s.min_slice_size,
+                                       decided=_called(verdicts))
     accuracy = stats.accuracy_table(pred, ["condition"], rng=gens[0], n_resamples=s.n_resamples)
     chance = chance_level(results)
-    verdicts, sequential = _verdicts(results, s)
     return Analysis(
         settings=s,
         accuracy=accuracy,
@@ -201,6 +206,17 @@ def analyse(results: Results, settings: Settings) -> Analysis:
         slice_accuracy=slice_accuracy,
         value_order=order,
     )
+
+
+def _called(verdicts: stats.VerdictTable) -> dict[tuple[str, str, str], float]:
+    """{(condition, a, b): Bonferroni-adjusted p} of the contrasts called better or worse."""
+    t = verdicts.table
+    if t.height == 0:
+        return {}
+    called = t.filter(pl.col("verdict").is_in(["better", "worse"]))
+    return {(r["condition"], r["method_a"], r["method_b"]):
+            min(1.0, r["p_diff"] * verdicts.alpha / r["level"])
+            for r in called.iter_rows(named=True)}
 
 
 def _verdicts(results: Results, s: Settings) -> tuple[stats.VerdictTable, Any]:
