@@ -368,8 +368,9 @@ def _deterministic(device: torch.device) -> Iterator[None]:
     if device.type != "cpu":
         yield
         return
-    import torch.utils.deterministic as settings
+    import torch.utils.deterministic
 
+    settings: Any = torch.utils.deterministic  # a module with properties: untyped
     previous = torch.are_deterministic_algorithms_enabled(), settings.fill_uninitialized_memory
     torch.use_deterministic_algorithms(True)
     settings.fill_uninitialized_memory = False
