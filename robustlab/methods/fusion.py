@@ -26,6 +26,9 @@ from torch import Tensor, nn
 from robustlab.data.batch import Batch
 from robustlab.methods.base import EncoderOptions, Method, OptionsT, Query
 from robustlab.methods.encoders import MLPEncoder
+from robustlab.methods.nt_xent import nt_xent, nt_xent_terms
+
+__all__ = ["FusionEncoder", "FusionMethod", "nt_xent", "nt_xent_terms"]  # + the re-exports
 
 
 class Block(nn.Module):
@@ -245,68 +248,6 @@ def augment(
     noise = torch.randn(x.shape, generator=generator, device=dev).to(x.device, x.dtype)
     keep = torch.rand(x.shape, generator=generator, device=dev) >= mask_prob
     return (x + scale * noise) * keep.to(x.device, x.dtype)
-
-
-def nt_xent(z1: Tensor, z2: Tensor, temperature: float) -> Tensor:
-    """SimCLR's NT-Xent between two views (N, K): each row's positive is the same row of the
-    other view; negatives are every other row of both views. Mean over the 2N anchors."""
-    n = z1.shape[0]
-    z = F.normalize(torch.cat([z1, z2]), dim=-1, eps=1e-8)  # (2N, K)
-    sim = z @ z.T / temperature  # (2N, 2N)
-    sim = sim.masked_fill(torch.eye(2 * n, dtype=torch.bool, device=z.device), float("-inf"))
-    positive = torch.cat([torch.arange(n, 2 * n), torch.arange(n)]).to(z.device)  # (2N,)
-    return F.cross_entropy(sim, positive)
-
-
-def nt_xent_terms(z1: Tensor, z2: Tensor, temperature: float, rows: Tensor) -> Tensor:
-    """T NT-Xent terms in one batched pass: term t is `nt_xent(z1[t][rows[t]],
-    z2[t][rows[t]])`. z1 (T, N, K); z2 (T, N, K), or (1, N, K) for one partner view shared
-    by every term (its self-similarities are then formed once); rows (T, N) bool -> (T,).
-    A term with fewer than 2 rows (no negative to contrast with) is 0; the caller drops it.
-
-    The (2N, 2N) similarity matrix of a term is formed as its blocks: [z1·z1 | z1·z2] for
-    the anchors of z1 (row log-sum-exp), the z1·z2 block read by columns plus z2·z2 for
-    the anchors of z2. An entry pairing a row inside the term with one outside is hidden,
-    so every anchor inside sees only the term's rows, and one outside (weight 0) still sees
-    its own positive (no empty softmax, no NaN in any gradient)."""
-    t, n = rows.shape
-    a = F.normalize(z1, dim=-1, eps=1e-8)  # (T, N, K)
-    b = F.normalize(z2, dim=-1, eps=1e-8)  # (T or 1, N, K)
-    # similarities of unit vectors lie in [-1/τ, 1/τ]: shifted by the bound -1/τ inside
-    # the matmul, every exp(s − 1/τ) is <= 1 (see `_log_sum_exps`)
-    bound = 1.0 / temperature
-    shift = a.new_full((1, 1, 1), -bound)
-    keys = torch.cat([a, b.expand(t, -1, -1)], dim=1).transpose(1, 2)  # (T, K, 2N)
-    x = torch.baddbmm(shift, a, keys, alpha=bound)  # (T, N, 2N) = [a·a | a·b]/τ − 1/τ
-    y = torch.baddbmm(shift, b, b.transpose(1, 2), alpha=bound)  # (T or 1, N, N) b·b
-    x[:, :, :n].diagonal(dim1=1, dim2=2).fill_(-torch.inf)  # in place: bmm's backward
-    y.diagonal(dim1=1, dim2=2).fill_(-torch.inf)  # needs only its inputs
-    if not bool(rows.all()):
-        hide = rows[:, :, None] ^ rows[:, None, :]  # (T, N, N): one row in, one out
-        x.masked_fill_(hide.repeat(1, 1, 2), -torch.inf)
-        y = y.masked_fill(hide, -torch.inf)  # now (T, N, N)
-    positive = ((a * b).sum(dim=-1) - 1.0) * bound  # (T, N), shifted as x
-    lse_a, lse_b = _log_sum_exps(x, y, bound)  # (T, N) each, shifted
-    weight = rows.to(positive.dtype)
-    ell = (lse_a + lse_b - 2 * positive) * weight  # (T, N): both anchors of each pair
-    return ell.sum(dim=1) / (2 * weight.sum(dim=1)).clamp_min(1.0)  # (T,)
-
-
-def _log_sum_exps(x: Tensor, y: Tensor, bound: float) -> tuple[Tensor, Tensor]:
-    """Log-sum-exps of the anchors of z1 (rows of x) and of z2 (columns of x's second block
-    with the rows of y), -> (T, N) each; x and y are similarities minus `bound` = 1/τ.
-
-    Every shifted entry lies in [-2/τ, 0], so exp needs no per-row maximum: one exp per
-    entry serves both the row and the column sums. That holds while exp(−2/τ) is a normal
-    number of the dtype (τ ≳ 0.026 in float32); below, the max-shifted logsumexp."""
-    x, y = (t.float() if t.dtype in (torch.float16, torch.bfloat16) else t for t in (x, y))
-    n = y.shape[-1]
-    if 2 * bound > -math.log(torch.finfo(x.dtype).tiny) - 10:
-        return torch.logsumexp(x, dim=2), torch.logaddexp(
-            torch.logsumexp(x[:, :, n:], dim=1), torch.logsumexp(y, dim=2))
-    ex, ey = x.exp(), y.exp()  # hidden entries (-inf) give 0
-    # column sums of all of x, then the second block's: no slice of ex to scatter back into
-    return ex.sum(dim=2).log(), (ex.sum(dim=1)[:, n:] + ey.sum(dim=2)).log()
 
 
 class FusionMethod(Method):

@@ -18,6 +18,7 @@ from torch import Tensor
 
 from robustlab.methods.encoders import Mlp
 from robustlab.methods.fusion import FusionEncoder, linear_after, nt_xent, nt_xent_terms
+from robustlab.methods.nt_xent import nt_xent_terms_autograd
 
 TOL = {"rtol": 1e-6, "atol": 1e-6}  # float64: the two forms differ only in rounding
 
@@ -212,6 +213,30 @@ def test_nt_xent_terms_equal_each_term_on_its_rows(dtype, tau):
         grad, = torch.autograd.grad(got[t], z1, retain_graph=True)
         want_grad, = torch.autograd.grad(want, z1, retain_graph=True)
         torch.testing.assert_close(grad, want_grad, **tol)
+
+
+@pytest.mark.parametrize("shared", [False, True])
+@pytest.mark.parametrize("all_rows", [False, True])
+def test_nt_xent_terms_backward_is_autograds(shared, all_rows):
+    """The analytic backward of the Function (issue 24) against gradcheck and against
+    autograd through the same formula, for both views, one partner view shared by every
+    term or one per term, all rows in or some out (one term with a single row)."""
+    g = torch.Generator().manual_seed(1)
+    z1 = torch.randn(3, 6, 4, generator=g, dtype=torch.float64).requires_grad_()
+    z2 = torch.randn(1 if shared else 3, 6, 4, generator=g,
+                     dtype=torch.float64).requires_grad_()
+    rows = torch.ones(3, 6, dtype=torch.bool)
+    if not all_rows:
+        rows = torch.rand(3, 6, generator=g) < 0.6
+        rows[1] = False
+        rows[1, 2] = True
+    assert torch.autograd.gradcheck(lambda a, b: nt_xent_terms(a, b, 0.3, rows), (z1, z2))
+    weights = torch.randn(3, generator=g, dtype=torch.float64)
+    got = torch.autograd.grad((nt_xent_terms(z1, z2, 0.3, rows) * weights).sum(), (z1, z2))
+    want = torch.autograd.grad((nt_xent_terms_autograd(z1, z2, 0.3, rows) * weights).sum(),
+                               (z1, z2))
+    for a, b in zip(got, want, strict=True):
+        torch.testing.assert_close(a, b, **TOL)
 
 
 def test_linear_after_folds_the_encoders_last_layer():
