@@ -105,7 +105,8 @@ class Comm(FusionMethod):
 
     def loss(self, batch: Batch, generator: torch.Generator | None = None) -> dict[str, Tensor]:
         g = default_generator(generator)
-        x1, x2 = self.augmented_inputs(batch, g), self.augmented_inputs(batch, g)
+        scales = self.noise_scales(batch)  # the same for both copies
+        x1, x2 = (self.augmented_inputs(batch, g, scales) for _ in range(2))
         return self.loss_of_copies(x1, x2, batch.mask, g)
 
     def loss_of_copies(

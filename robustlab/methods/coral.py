@@ -179,7 +179,8 @@ class Coral(FusionMethod):
         """The randomness of a step, drawn before any encoding: the masked pair, then per
         view its augmented inputs and its token keep masks."""
         first, second = masked_pair(len(self.modalities), g)
-        return [View(self.augmented_inputs(batch, g), self.masked_keep(batch, masked, g))
+        scales = self.noise_scales(batch)  # the same for both views
+        return [View(self.augmented_inputs(batch, g, scales), self.masked_keep(batch, masked, g))
                 for masked in (self.modalities[first], self.modalities[second])]
 
     def loss(self, batch: Batch, generator: torch.Generator | None = None) -> dict[str, Tensor]:

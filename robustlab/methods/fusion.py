@@ -233,21 +233,24 @@ def projection_head(width: int, out_dim: int) -> nn.Module:
     return nn.Sequential(nn.Linear(width, width), nn.ReLU(), nn.Linear(width, out_dim))
 
 
-def augment(
-    x: Tensor, present: Tensor, noise_std: float, mask_prob: float, generator: torch.Generator
-) -> Tensor:
-    """One augmented view of (B, d) features: Gaussian noise with per-feature std
-    `noise_std` × (the feature's std over the batch's `present` rows — missing rows hold no
-    data and must not set the scale), then each entry zeroed with prob `mask_prob`."""
-    dev = generator.device
+def noise_scale(x: Tensor, present: Tensor, noise_std: float) -> Tensor:
+    """The augmentation noise's per-feature std of (B, d) features -> (1, d): `noise_std` ×
+    the feature's std over the batch's `present` rows (missing rows hold no data and must
+    not set the scale); 0 when no row is present. Both augmented copies share it."""
     weight = present.to(x.dtype)[:, None] / present.sum().clamp_min(1)  # (B, 1): mean weights
     data = x.detach()
     mean = (data * weight).sum(dim=0, keepdim=True)  # (1, d) over the present rows only
     spread = (((data - mean) ** 2) * weight).sum(dim=0, keepdim=True).sqrt()  # (1, d)
-    scale = spread * noise_std  # (1, d); 0 when no row is present
+    return spread * noise_std
+
+
+def augment(x: Tensor, scale: Tensor, mask_prob: float, generator: torch.Generator) -> Tensor:
+    """One augmented view of (B, d) features: Gaussian noise with per-feature std `scale`
+    (1, d) (`noise_scale`), then each entry zeroed with prob `mask_prob`."""
+    dev = generator.device
     noise = torch.randn(x.shape, generator=generator, device=dev).to(x.device, x.dtype)
     keep = torch.rand(x.shape, generator=generator, device=dev) >= mask_prob
-    return (x + scale * noise) * keep.to(x.device, x.dtype)
+    return torch.addcmul(x, scale, noise).mul_(keep.to(x.device))
 
 
 class FusionMethod(Method):
@@ -285,10 +288,17 @@ class FusionMethod(Method):
                                     options.fusion_layers, options.num_tokens)
         self.head = projection_head(options.fusion_dim, options.proj_dim)
 
-    def augmented_inputs(self, batch: Batch, g: torch.Generator) -> dict[str, Tensor]:
-        """One augmented copy of the batch's inputs (m -> (B, d_m)), drawn from `g`."""
-        o = self.options
-        return {m: augment(v, batch.mask[m], o.noise_std, o.mask_prob, g)
+    def noise_scales(self, batch: Batch) -> dict[str, Tensor]:
+        """m -> the augmentation noise's per-feature std (1, d_m) for this batch."""
+        return {m: noise_scale(v, batch.mask[m], self.options.noise_std)
+                for m, v in batch.x.items()}
+
+    def augmented_inputs(self, batch: Batch, g: torch.Generator,
+                         scales: Mapping[str, Tensor] | None = None) -> dict[str, Tensor]:
+        """One augmented copy of the batch's inputs (m -> (B, d_m)), drawn from `g`; `scales`
+        (`noise_scales` of the batch) are computed when not given."""
+        scales = self.noise_scales(batch) if scales is None else scales
+        return {m: augment(v, scales[m], self.options.mask_prob, g)
                 for m, v in batch.x.items()}
 
     def project(self, z: Tensor) -> Tensor:
