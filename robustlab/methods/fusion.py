@@ -24,9 +24,11 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from robustlab.data.batch import Batch
+from robustlab.methods import stacked
 from robustlab.methods.base import EncoderOptions, Method, OptionsT, Query
 from robustlab.methods.encoders import MLPEncoder
 from robustlab.methods.nt_xent import nt_xent, nt_xent_terms
+from robustlab.methods.stacked import stackable
 
 __all__ = ["FusionEncoder", "FusionMethod", "nt_xent", "nt_xent_terms"]  # + the re-exports
 
@@ -162,6 +164,15 @@ class Tokenizer(nn.Module):
         return self.tokens(linear_after(encoder, self.linear, x, generator))
 
 
+def stacked_tokens(tokenizers: Sequence[Tokenizer], encoders: Sequence[MLPEncoder],
+                   x: Tensor) -> Tensor:
+    """Tokenizer m after encoder m on x[m], every modality in one pass: (M, B, d) ->
+    (M, B, T, F) (`Tokenizer.encode` of each, `stacked.linear_after`)."""
+    projected = stacked.linear_after(encoders, [t.linear for t in tokenizers], x)
+    position = torch.stack([t.position for t in tokenizers])[:, None]  # (M, 1, T, F)
+    return projected.view(*x.shape[:2], *tokenizers[0].shape) + position
+
+
 def linear_after(encoder: nn.Module, linear: nn.Linear, x: Tensor,
                  generator: torch.Generator | None = None) -> Tensor:
     """linear(encoder(x)). An `MLPEncoder` ends in a linear layer L, and linear ∘ L is one
@@ -197,9 +208,17 @@ class FusionEncoder(nn.Module):
     def tokenize(
         self, x: Mapping[str, Tensor], generator: torch.Generator | None = None
     ) -> dict[str, Tensor]:
-        """modality -> (B, T, F) tokens, for the modalities in `x`."""
-        return {m: cast(Tokenizer, self.tokenizers[m]).encode(self.encoders[m], v, generator)
-                for m, v in x.items()}  # m -> (B, T, F)
+        """modality -> (B, T, F) tokens, for the modalities in `x` (all in one batched pass
+        where their encoders allow it, `robustlab.methods.stacked`)."""
+        names = list(x)
+        tokenizers = [cast(Tokenizer, self.tokenizers[m]) for m in names]
+        encoders = [self.encoders[m] for m in names]
+        if stackable(encoders, [x[m] for m in names]):
+            tokens = stacked_tokens(tokenizers, cast(list[MLPEncoder], encoders),
+                                    torch.stack([x[m] for m in names]))  # (M, B, T, F)
+            return dict(zip(names, tokens.unbind(0), strict=True))
+        return {m: t.encode(e, x[m], generator)
+                for m, t, e in zip(names, tokenizers, encoders, strict=True)}
 
     def fuse(self, tokens: Mapping[str, Tensor], keep: Mapping[str, Tensor]) -> Tensor:
         """Z (B, F) over the modalities in `keep`; keep[m] is (B,) (whole modality) or (B, T)

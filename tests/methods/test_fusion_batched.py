@@ -298,6 +298,49 @@ def test_batched_loss_equals_the_per_view_form_on_a_batch_that_folds(name, pair_
                  reference_coral_loss(model, views, batch.mask), model, inputs)
 
 
+EQUAL_DIMS = {"a": 6, "b": 6, "c": 6}  # one input width: the modalities run stacked
+
+
+def _equal_width_batch(seed: int, size: int, missing: dict[str, list[int]]):
+    from robustlab.data.batch import Batch
+
+    g = torch.Generator().manual_seed(seed)
+    x = {m: torch.randn(size, d, generator=g, dtype=torch.float64) for m, d in EQUAL_DIMS.items()}
+    mask = {m: torch.ones(size, dtype=torch.bool) for m in EQUAL_DIMS}
+    for m, rows in missing.items():
+        mask[m][rows] = False
+        x[m][rows] = 0.0
+    return Batch(x=x, mask=mask, index=torch.arange(size))
+
+
+@pytest.mark.parametrize("size", [8, 40], ids=["unfolded", "folded"])
+@pytest.mark.parametrize("pair_views", [True, False])
+@pytest.mark.parametrize("name", ["comm", "coral"])
+def test_stacked_modalities_equal_the_per_view_form(name, pair_views, size, small_options,
+                                                    encoder):
+    """Modalities of one input width run their encoders, tokenizers (and COrAL's unique
+    paths and heads) as one batched pass (issue 24): values and gradients as the per-view,
+    per-modality reference, with missing rows, folded (40 rows) or not (8)."""
+    from robustlab.methods import METHODS
+    from robustlab.methods.stacked import stackable
+
+    model = _double(METHODS.get(name).build(small_options(name, pair_views=pair_views),
+                                            EQUAL_DIMS, encoder, seed=1))
+    batch = _equal_width_batch(4, size, MISSING["some"])
+    encoders = [model.fusion.encoders[m] for m in EQUAL_DIMS]
+    assert stackable(encoders, list(batch.x.values()))  # the path under test is taken
+    if name == "comm":
+        x1, x2 = _copies(batch, 3)
+        _assert_same(model.loss_of_copies(x1, x2, batch.mask),
+                     reference_comm_loss(model, x1, x2, batch.mask), model,
+                     [*x1.values(), *x2.values()])
+        return
+    views = model.draw_views(batch, torch.Generator().manual_seed(7))
+    inputs = [v.requires_grad_() for view in views for v in view.inputs.values()]
+    _assert_same(model.loss_of_views(views, batch.mask),
+                 reference_coral_loss(model, views, batch.mask), model, inputs)
+
+
 def test_comm_loss_draws_views_first_then_fuses(build, batch):
     """`loss` is `loss_of_copies` on the two copies drawn first from the generator."""
     model = build("comm")
