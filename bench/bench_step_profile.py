@@ -51,7 +51,7 @@ PARTS: list[tuple[Any, str, str]] = [
     (coral.Coral, "draw_views", "augment + masks"),
     (fusion.FusionEncoder, "fuse_views", "view keep masks"),
     (fusion.FusionTransformer, "forward", "fusion transformer"),
-    (coral.Coral, "uniques", "unique path"),
+    (coral.Coral, "unique_embeddings", "unique path"),
     (fusion, "nt_xent_terms", "NT-Xent"),
     (comm, "nt_xent_terms", "NT-Xent"),
     (coral, "nt_xent_terms", "NT-Xent"),
