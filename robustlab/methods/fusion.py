@@ -101,8 +101,11 @@ class Block(nn.Module):
         probe = torch.einsum("hd,hdf->fh", q, w_k) / math.sqrt(width // heads)  # (F, H)
         scores = (h.reshape(n * length, width) @ probe).view(n, length, heads)  # (N, S, H)
         scores = scores.permute(1, 0, 2)[:, :, None, :]  # (S, N, 1, H): softmax over dim 0
-        mask = attend.permute(2, 0, 1)[..., None]  # (S, N, G, 1)
-        weights = torch.softmax(torch.where(mask, scores, -torch.inf), dim=0)  # (S, N, G, H)
+        # a removed key's score + (−inf) gives the logits masking gives, and the backward
+        # of an add is a sum (no second masked pass)
+        hidden = torch.zeros(attend.shape, dtype=h.dtype, device=h.device).masked_fill_(
+            ~attend, -torch.inf).permute(2, 0, 1)[..., None]  # (S, N, G, 1)
+        weights = torch.softmax(scores + hidden, dim=0)  # (S, N, G, H)
         weights = weights.permute(1, 2, 3, 0).reshape(n, groups * heads, length)
         mean = torch.bmm(weights, h).view(n * groups, heads, width)  # (N·G, H, F)
         values = torch.bmm(mean.transpose(0, 1), w_v.transpose(1, 2))  # (H, N·G, dh)
