@@ -51,7 +51,7 @@ from torch import Tensor, nn
 from robustlab.data.batch import Batch
 from robustlab.methods import stacked
 from robustlab.methods.base import COMMON_SEARCH_SPACE, EncoderOptions, default_generator, register
-from robustlab.methods.comm import check_fusion_options
+from robustlab.methods.comm import check_fusion_options, mean_of_valid, valid_terms
 from robustlab.methods.common import ModalityEncoders, check_choice, check_float
 from robustlab.methods.encoders import MLPEncoder
 from robustlab.methods.fusion import (
@@ -250,20 +250,15 @@ class Coral(FusionMethod):
         present = torch.stack([torch.stack(list(mask.values())).any(dim=0),
                                *mask.values()])  # (1 + M, B)
         ell = nt_xent_terms(z[:, :b], z[:, b:], o.temperature, present)  # (1 + M,)
-        counts = present.sum(dim=1).tolist()
         names = ["shared", *(f"unique_{m}" for m in self.modalities)]
-        terms = {name: ell[i] for i, name in enumerate(names) if counts[i] >= 2}
+        valid, terms = valid_terms(ell, present, names)
         ortho = orthogonality(z.unflatten(1, (2, b)), present)
-        total = o.ortho_weight * ortho
-        for term in terms.values():
-            total = total + term
-        if len(shown) > 1:
+        total = o.ortho_weight * ortho + (ell * valid).sum()
+        if len(shown) > 1:  # + the mean of the retrieval views' terms
             retrieval = self.view_terms(z_views, list(shown.values())[1:], list(shown)[1:], mask)
-            if retrieval:
-                total = total + torch.stack(list(retrieval.values())).mean()
+            total = total + retrieval.pop("loss")
             terms.update(retrieval)
-        terms["ortho"] = ortho  # reported unweighted
-        return {"loss": total, **{k: v.detach() for k, v in terms.items()}}
+        return {"loss": total, **terms, "ortho": ortho.detach()}  # ortho: unweighted
 
     def shared_views(self) -> dict[str, tuple[str, ...]]:
         """The shared path's views, name -> the modalities kept: the full view first, then,
@@ -285,9 +280,7 @@ class Coral(FusionMethod):
                                for ms in kept])  # (V - 1, B)
         ell_1 = nt_xent_terms(first[1:], second[:1], tau, present)  # (V - 1,)
         ell_2 = nt_xent_terms(second[1:], first[:1], tau, present)  # (V - 1,)
-        counts = present.sum(dim=1).tolist()
-        return {name: (ell_1[i] + ell_2[i]) / 2
-                for i, name in enumerate(names) if counts[i] >= 2}  # a contrast needs 2 rows
+        return mean_of_valid((ell_1 + ell_2) / 2, present, list(names))
 
     def features(self, batch: Batch) -> Tensor:
         parts = [self.full(batch), *self.uniques(batch.x, batch.mask).values()]
