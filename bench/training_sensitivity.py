@@ -1,9 +1,11 @@
 """How far training amplifies float rounding, the yardstick for the determinism check of
-issue 24: each variant trained at the smoke budget with the best config a results folder
-recorded, (a) at a git revision, (b) at this checkout, (c) at the revision with every
-initial weight multiplied by (1 + 1e-7·N(0, 1)) — a perturbation of float32 rounding size.
-If (a)–(b) is as far apart as (a)–(c), the new code's difference is rounding, amplified by
-training, not a change of the loss.
+issue 24. First, per variant, one float32 step in the default study's regime with the same
+weights and batch at a git revision and at this checkout: the loss and the largest relative
+difference of a parameter's gradient. Then each variant trained at the smoke budget with the
+best config a results folder recorded, (a) at the revision, (b) at this checkout, (c) at the
+revision with every initial weight multiplied by (1 + 1e-7·N(0, 1)) — a perturbation of
+float32 rounding size. If (a)–(b) is as far apart as (a)–(c), the new code's difference is
+rounding, amplified by training, not a change of the loss.
 
     .venv/bin/python bench/training_sensitivity.py main RESULTS_DIR comm,coral,gated_symile
 """
@@ -51,6 +53,27 @@ def trained_predictions(prefix: str, name: str, best: dict[str, Any], perturb: f
     return frame.sort("example_id")
 
 
+def first_step(names: list[str]) -> None:
+    """Loss and gradients of one step at both revisions, the same weights and batch."""
+    import torch
+
+    from bench.compare_revisions import Version
+
+    old, new = Version("robustlab_rev", names), Version("robustlab", names)
+    batch = next(iter(new.data.batches(new.config.batch_size, 1)))
+    for name in names:
+        before, after = old.runs[name][0], new.runs[name][0]
+        after.load_state_dict(before.state_dict())
+        losses = [m.loss(batch, torch.Generator().manual_seed(3))["loss"]
+                  for m in (before, after)]
+        grads = [torch.autograd.grad(loss, list(m.parameters()))
+                 for loss, m in zip(losses, (before, after), strict=True)]
+        rel = max(float((x - y).norm() / x.norm().clamp_min(1e-30))
+                  for x, y in zip(*grads, strict=True))
+        print(f"{name}: one step, same weights and batch: loss {losses[0].item():.9g} vs "
+              f"{losses[1].item():.9g}; largest relative gradient difference {rel:.1e}")
+
+
 def main(revision: str, folder: str, names: list[str]) -> None:
     import torch
 
@@ -61,6 +84,7 @@ def main(revision: str, folder: str, names: list[str]) -> None:
     with tempfile.TemporaryDirectory(prefix="robustlab-rev-") as tmp:
         extract(revision, Path(tmp))
         sys.path.insert(0, tmp)
+        first_step(names)
         for name in names:
             config = best[name]["best_config"]
             old = trained_predictions("robustlab_rev", name, config, 0.0)
