@@ -363,8 +363,8 @@ def _deterministic(device: torch.device) -> Iterator[None]:
     Deterministic mode also fills every fresh tensor's memory with NaN by default
     (`torch.utils.deterministic.fill_uninitialized_memory`), a guard against reading memory
     nothing wrote. No op here reads such memory, so the fill changes no result, but it is one
-    extra pass over every allocation (3-5 % of a small model's step, issue 24): off for the
-    run."""
+    extra pass over every allocation (1-4 % of a step, `python -m bench fast_paths`): off
+    for the run."""
     if device.type != "cpu":
         yield
         return
