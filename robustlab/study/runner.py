@@ -88,7 +88,9 @@ def run_study(plan: Plan, options: RunOptions) -> Path:
             atomic_write_json({**base, "status": "running"}, out / MANIFEST_FILE)
             tuned = {v.name: _tune(plan, v, resources, out, progress) for v in plan.variants}
             atomic_write_parquet(_all_trials(tuned), out / TRIALS_FILE)
-            finals = _finals(plan, tuned, resources, out, progress)
+            finals, sequential = _finals(plan, tuned, resources, out, progress)
+        if sequential is not None:
+            base = {**base, "sequential": sequential}
         return _finish(plan, out, base, started, tuned, finals, progress)
 
 
@@ -185,26 +187,60 @@ def _final_path(out: Path, variant: str, seed: int) -> Path:
 
 
 def _finals(plan: Plan, tuned: dict[str, _Tuned], resources: Resources, out: Path,
-            progress: StudyProgress) -> dict[tuple[str, int], dict[str, Any]]:
-    """Run every missing (variant, seed) as a Ray task; returns each run's info."""
+            progress: StudyProgress) -> tuple[dict[tuple[str, int], dict[str, Any]],
+                                              dict[str, Any] | None]:
+    """Every (variant, initial seed) as a Ray task, then, with `final.until_decided`, the
+    looks of the sequential phase (study/sequential.py). Returns each run's info and the
+    manifest's `sequential` record (None for a fixed design)."""
+    from robustlab.study import sequential
+
+    infos: dict[tuple[str, int], dict[str, Any]] = {}
+    first = [(v.name, seed) for v in plan.variants for seed in plan.spec.final.seeds]
+    progress.start_finals(plan.total_final_runs, sum(_final_path(out, v, s).is_file()
+                                                     for v, s in first))
+    _run_finals(plan, tuned, resources, out, progress, first, infos)
+    if sequential.design_of(plan) is None:
+        return infos, None
+
+    def train(runs: list[tuple[str, int]]) -> None:
+        progress.start_finals(len(runs), sum(_final_path(out, v, s).is_file() for v, s in runs))
+        _run_finals(plan, tuned, resources, out, progress, runs, infos)
+
+    record = sequential.run_until_decided(
+        plan, lambda: _collect_predictions(plan, out), lambda: _failed_runs(infos),
+        train, progress.note)
+    return infos, record
+
+
+def _failed_runs(infos: dict[tuple[str, int], dict[str, Any]]) -> dict[str, set[int]]:
+    """Seeds whose final run ended without predictions (diverged, or nothing to retrain)."""
+    failed: dict[str, set[int]] = {}
+    for (name, seed), info in infos.items():
+        if "error" in info:
+            failed.setdefault(name, set()).add(seed)
+    return failed
+
+
+def _run_finals(plan: Plan, tuned: dict[str, _Tuned], resources: Resources, out: Path,
+                progress: StudyProgress, runs: list[tuple[str, int]],
+                infos: dict[tuple[str, int], dict[str, Any]]) -> None:
+    """Run every missing (variant, seed) of `runs` as a Ray task; record each run's info."""
     import ray
 
     from robustlab.study.finals import final_run
 
-    infos: dict[tuple[str, int], dict[str, Any]] = {}
+    variants = {v.name: v for v in plan.variants}
     todo = []
-    for v in plan.variants:
-        for seed in plan.spec.final.seeds:
-            path = _final_path(out, v.name, seed)
-            if path.is_file():
-                infos[(v.name, seed)] = json.loads(path.read_text())
-            elif tuned[v.name].best_config is None:
-                infos[(v.name, seed)] = {"error": "no successful tuning trial"}
-            else:
-                todo.append((v, seed))
-    progress.start_finals(plan.total_final_runs, plan.total_final_runs - len(todo))
+    for name, seed in runs:
+        path = _final_path(out, name, seed)
+        if path.is_file():
+            infos[(name, seed)] = json.loads(path.read_text())
+        elif tuned[name].best_config is None:
+            infos[(name, seed)] = {"error": "no successful tuning trial"}
+        else:
+            todo.append((variants[name], seed))
     task = ray.remote(final_run).options(num_cpus=resources.cpu, num_gpus=resources.gpu)
-    data = ray.put(plan.dataset)
+    data = ray.put(plan.dataset) if todo else None
     pending = {task.remote(v.name, trial_spec(plan, v, resources),
                            tuned[v.name].best_config or {}, data, seed, plan.conditions,
                            plan.spec.seed): (v.name, seed)
@@ -219,13 +255,18 @@ def _finals(plan: Plan, tuned: dict[str, _Tuned], resources: Resources, out: Pat
         atomic_write_json(outcome.info, path)  # written last: it marks the run finished
         infos[(name, seed)] = outcome.info
         progress.final_done(f"{name} seed {seed}")
-    return infos
+
+
+def _seeds_run(out: Path, variant: str) -> list[int]:
+    """The seeds of `variant` whose final run finished (its info file exists), sorted."""
+    folder = out / "parts" / "finals" / variant
+    return sorted(int(p.stem[4:]) for p in folder.glob("seed*.json") if p.stem[4:].isdigit())
 
 
 def _collect_predictions(plan: Plan, out: Path) -> pl.DataFrame:
     frames = []
     for v in plan.variants:
-        for seed in plan.spec.final.seeds:
+        for seed in _seeds_run(out, v.name):
             path = _final_path(out, v.name, seed).with_suffix(".parquet")
             if path.is_file():
                 frames.append(pl.read_parquet(path))
@@ -266,7 +307,8 @@ def _manifest(plan: Plan, options: RunOptions, cluster: ClusterInfo, resources: 
 def _method_record(plan: Plan, v: Variant, tuned: _Tuned,
                    finals: dict[tuple[str, int], dict[str, Any]]) -> dict[str, Any]:
     rows = tuned.rows
-    runs = {str(seed): finals.get((v.name, seed), {}) for seed in plan.spec.final.seeds}
+    seeds = sorted({s for name, s in finals if name == v.name} | set(plan.spec.final.seeds))
+    runs = {str(seed): finals.get((v.name, seed), {}) for seed in seeds}
     params = next((r["num_parameters"] for r in runs.values() if "num_parameters" in r), None)
     return {
         "registry": v.method,
