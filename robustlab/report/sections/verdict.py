@@ -190,8 +190,8 @@ def pooling_note(analysis: Analysis) -> str:
     if p is None:
         return ("Seed variances are each variant's own: too few variants with several seeds, "
                 "or variances too unlike each other, to pool.")
-    left = (f"; {p.outliers} variant{'s' if p.outliers != 1 else ''} noisier than the pool "
-            "kept their own" if p.outliers else "")
+    left = (f"; {p.outliers} seed variance{'s' if p.outliers != 1 else ''} (a variant in a "
+            "condition) above the pool's centre kept their own" if p.outliers else "")
     return (f"Seed variances are pooled across {p.blocks} variants (empirical Bayes on the "
             f"probit scale): the pool adds {p.prior_df:.1f} degrees of freedom to each "
             f"contrast's seed variance{left}. The assumption: training-seed variability, "
