@@ -49,7 +49,7 @@ def describe_plan(plan: Plan) -> str:
               f"estimated tuning trials: {plan.total_trials} "
               f"(<= {plan.total_trials * b.epochs} epochs)",
               f"final runs: {plan.total_final_runs} "
-              f"({len(plan.variants)} variants x seeds {spec.final.seeds})",
+              f"({len(plan.variants)} variants x seeds {spec.final.seeds})" + _until(plan),
               f"train-time perturbation: {_describe_op(plan.train_perturbation)}",
               f"grid: {len(plan.conditions)} conditions (clean + {len(plan.conditions) - 1})"]
     lines += [f"  {c.id}" for c in plan.conditions[1:]]
@@ -61,6 +61,21 @@ def describe_plan(plan: Plan) -> str:
               f"resources per trial: cpu {r.cpu:g}, gpu {r.gpu}, concurrency {r.concurrency} "
               f"(checked against the cluster at start)"]
     return "\n".join(lines)
+
+
+def _until(plan: Plan) -> str:
+    """", then seeds until decided: …" for a sequential final phase."""
+    u = plan.spec.final.until_decided
+    if u is None:
+        return ""
+    from robustlab.study.sequential import design_of
+
+    design = design_of(plan)
+    assert design is not None
+    looks = design.looks()
+    extra = (looks[-1] - looks[0]) * len(plan.variants)
+    return (f", then seeds until decided: looks at {', '.join(map(str, looks))} seeds, "
+            f"{u.spending} spending, at most {extra} more runs")
 
 
 def _describe_contrasts(plan: Plan) -> list[str]:
