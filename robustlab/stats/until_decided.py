@@ -126,9 +126,7 @@ def replay(pred: pl.DataFrame, contrasts: Sequence[Contrast], design: Design, *,
     looks: list[Look] = []
     tables: list[VerdictTable] = []
     for k, count in enumerate(counts):
-        missing = {v: sorted(set(s) - have.get(v, set()) - set(failed.get(v, ())))
-                   for v, s in seeds.items()}
-        missing = {v: s for v, s in missing.items() if s}
+        missing = _missing(seeds, have, failed)
         if missing:
             return _outcome(final, tables, contrasts, looks, missing, m, design)
         vt = _look_table(pred, seeds, contrasts, k, diff, equiv, margin, alpha, family_error,
@@ -149,6 +147,14 @@ def replay(pred: pl.DataFrame, contrasts: Sequence[Contrast], design: Design, *,
         for v in grow:
             seeds[v] = design.seed_ids(counts[k + 1])
     raise AssertionError("unreachable: the last look returns")
+
+
+def _missing(seeds: Mapping[str, list[int]], have: Mapping[str, set[int]],
+             failed: Mapping[str, set[int]]) -> dict[str, list[int]]:
+    """{variant: seed ids} a look needs that neither ran nor failed yet."""
+    out = {v: sorted(set(s) - have.get(v, set()) - set(failed.get(v, ())))
+           for v, s in seeds.items()}
+    return {v: s for v, s in out.items() if s}
 
 
 def _look_table(pred: pl.DataFrame, seeds: dict[str, list[int]], contrasts, k: int,
