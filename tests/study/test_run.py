@@ -195,7 +195,7 @@ def test_interrupted_runs_resume_to_the_uninterrupted_results(
     args = [str(tiny_study), "--out", str(resumed), "--quiet"]
     # 1) killed while the second variant is tuning (after the first finished)
     _run_until(args, resumed, lambda: (resumed / "ray" / "symile").is_dir())
-    first_tuning = resumed / "parts" / "tuning" / "clip.parquet"
+    first_tuning = resumed / "parts" / "tuning" / "clip.trials.parquet"
     assert first_tuning.is_file()
     stamp = first_tuning.stat().st_mtime_ns
     # 2) killed again right after the first final run was written
