@@ -94,6 +94,19 @@ def _record_holder(fd: int, command: tuple[str, ...]) -> None:
     os.fsync(fd)
 
 
+def check_free(out: Path) -> None:
+    """Raise FolderBusy when another process holds `out`, without taking it (nor creating
+    anything): checked first, as a run that has just started holds a folder still empty."""
+    try:
+        fd = os.open(out / LOCK_FILE, os.O_RDWR)
+    except OSError:
+        return  # no lock file: nobody has held the folder
+    try:
+        _lock(fd, out, None)
+    finally:
+        os.close(fd)  # and our lock with it
+
+
 def holder(out: Path) -> str:
     """Who holds `out`, as the lock file says ("pid 123 on host, since ...")."""
     try:

@@ -78,6 +78,7 @@ def run_study(plan: Plan, options: RunOptions) -> Path:
     subclasses) or ResourceError before anything is written when the request is impossible."""
     out = options.out.resolve()
     fingerprint = prov.fingerprint(plan.spec)
+    folder.check_free(out)
     folder.check_study(out, plan.spec.name, fingerprint, options.resume)
     if options.address is None:
         _resources(plan, local_machine())  # fail before Ray writes its temp dir

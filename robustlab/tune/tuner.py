@@ -145,22 +145,26 @@ def _fit(trainable: Any, space: SearchSpace, settings: TuneSettings) -> Any:
 
 def _fit_stored(trainable: Any, space: SearchSpace, settings: TuneSettings) -> Any:
     """`_fit`, raising StorageError (and removing the variant's Ray folder, which a resume
-    could not trust) when the disk filled up under Ray's folder or optuna.db."""
+    could not trust) when the disk filled up under Ray's folder or optuna.db, or Ray did not
+    store every result it reported."""
     path = settings.storage / settings.name
     watch = _StorageWatch()
     try:
         with watch:
             grid = _fit(trainable, space, settings)
-        problem = watch.problem or _unstored(grid, settings)
     except Exception as err:
         if not is_disk_full(err):
             raise
-        problem = _disk_full_line(err)
-    if problem is None:
+        watch.problem = _disk_full_line(err)
+    if watch.problem is not None:
+        what = f"disk full while tuning {settings.name!r} ({watch.problem})"
+    elif (lost := _unstored(grid, settings)) is not None:
+        what = f"Ray lost results while tuning {settings.name!r} ({lost}; a full disk?)"
+    else:
         return grid
     shutil.rmtree(path, ignore_errors=True)
-    raise StorageError(f"disk full while tuning {settings.name!r} ({problem}); its Ray folder "
-                       f"is removed, so the next run tunes it again from its start")
+    raise StorageError(f"{what}; its Ray folder is removed, so the next run tunes it again "
+                       f"from its start")
 
 
 class _StorageWatch(logging.Filter):

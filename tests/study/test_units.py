@@ -23,6 +23,7 @@ from robustlab.study.folder import (
     LOCK_FILE,
     FolderBusy,
     StudyFolderError,
+    check_free,
     check_optuna_db,
     check_study,
     hold,
@@ -154,8 +155,13 @@ def test_a_second_holder_is_refused_and_told_who_holds(tmp_path: Path) -> None:
         assert str(err.value).startswith(
             f"{out}: another run is writing here (pid {os.getpid()} on {holder['host']}, "
             f"since {holder['started_at']}); wait for it")
+        with pytest.raises(FolderBusy, match="another run is writing here"):
+            check_free(out)  # the check made before anything else
     with hold(out):  # released on exit
         pass
+    check_free(out)
+    check_free(tmp_path / "never")  # no folder: free, and nothing is created
+    assert not (tmp_path / "never").exists()
 
 
 def test_a_killed_holder_leaves_the_folder_free(tmp_path: Path) -> None:
