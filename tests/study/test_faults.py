@@ -145,39 +145,43 @@ def test_a_second_run_on_the_folder_is_refused_at_once(
     _same_results(out, reference)
 
 
-def test_a_killed_trial_worker_is_retried(study: Path, reference: Path, tmp_path: Path) -> None:
+def test_killed_workers_are_retried(study: Path, reference: Path, tmp_path: Path) -> None:
+    """A worker SIGKILLed while it trains a tuning trial, then one running a final run."""
     out = tmp_path / "out"
     run = subprocess.Popen([sys.executable, "-m", "robustlab.study", str(study), "--out",
                             str(out)], cwd=ROOT, env=cli_env(), stdout=subprocess.DEVNULL,
                            stderr=subprocess.PIPE, text=True)
-    killed = None
+    killed: dict[bytes, int] = {}
     try:
         deadline = time.monotonic() + 600
-        while killed is None and run.poll() is None and time.monotonic() < deadline:
-            killed = _kill_a_trial(run.pid)
-            time.sleep(0.02)
+        for title in (b"ray::ImplicitFunc.train", b"ray::final_run"):
+            while title not in killed and run.poll() is None and time.monotonic() < deadline:
+                if (pid := _kill_worker(run.pid, title)) is not None:
+                    killed[title] = pid
+                time.sleep(0.02)
         _, err = run.communicate(timeout=600)
     finally:
         if run.poll() is None:
             kill_tree(run, out)
-    assert killed is not None, "no trial worker was seen running"
+    assert set(killed) == {b"ray::ImplicitFunc.train", b"ray::final_run"}, killed
     assert run.returncode == 0, err[-3000:]
     retried = [line for line in err.splitlines() if line.startswith("warning: tuning ")]
     assert len(retried) == 1 and re.fullmatch(
         r"warning: tuning (clip|symile): trial \1-000[12] stopped with an error \(its worker "
         r"died, or it raised: Ray's message above\); it runs again from its first epoch "
         r"\(retry 1 of 2\)", retried[0]), retried
-    _same_results(out, reference)  # no trial became a failed one
+    _same_results(out, reference)  # no trial became a failed one, no final run was lost
 
 
-def _kill_a_trial(pid: int) -> int | None:
-    """SIGKILL a Ray worker of the run `pid` that is training a trial; its pid, or None."""
+def _kill_worker(pid: int, title: bytes) -> int | None:
+    """SIGKILL a Ray worker of the run `pid` whose process title starts with `title` (what
+    Ray names a worker busy with a trial or task); its pid, or None."""
     for child in descendants(pid):
         try:
-            title = Path(f"/proc/{child}/cmdline").read_bytes()
+            cmdline = Path(f"/proc/{child}/cmdline").read_bytes()
         except OSError:
             continue
-        if title.startswith(b"ray::ImplicitFunc.train"):
+        if cmdline.startswith(title):
             os.kill(child, signal.SIGKILL)
             return child
     return None
