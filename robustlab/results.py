@@ -43,7 +43,9 @@ trials.parquet — one row per tuning trial:
     adequacy list[str] (the budget-adequacy rules flagged for the trial's variant; [] = adequate)
 
 manifest.json — resolved study spec, package versions, git SHA, seeds, hardware, start/end
-times, and per method: registry name, options, search space (`search_ranges`: structured),
+times, `files` (the sha256 and size of predictions.parquet, trials.parquet, optuna.db and
+report.html as written: `FileDigest.to_json()`; the report verifies the first two), and per
+method: registry name, options, search space (`search_ranges`: structured),
 best config, parameter count, budget used, final runs (with their per-epoch `val_history`)
 and the budget-adequacy verdict (`adequacy`); top-level `adequacy`: chance level, thresholds,
 the flagged rules per variant (docs/adequacy.md).
