@@ -27,6 +27,7 @@ import json
 import os
 import socket
 import sqlite3
+import sys
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -50,10 +51,15 @@ class FolderBusy(StudyFolderError):
     """Another run holds the output folder."""
 
 
+def _stderr(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
 @contextlib.contextmanager
 def hold(out: Path, command: tuple[str, ...] = (),
-         warn: Callable[[str], None] | None = None) -> Iterator[None]:
-    """Hold `out` for this process: raises FolderBusy when another process holds it."""
+         warn: Callable[[str], None] = _stderr) -> Iterator[None]:
+    """Hold `out` for this process: raises FolderBusy when another process holds it; warns
+    and goes on where the filesystem cannot lock."""
     out.mkdir(parents=True, exist_ok=True)
     path = out / LOCK_FILE
     # Opened once and closed only at the end: with NFS's fcntl emulation of flock, closing

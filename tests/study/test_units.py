@@ -187,6 +187,24 @@ def test_a_killed_holder_leaves_the_folder_free(tmp_path: Path) -> None:
         pass
 
 
+def test_a_filesystem_without_locks_warns_and_goes_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Lustre mounted `noflock` refuses flock (no such filesystem here: flock is replaced)."""
+    import fcntl
+
+    def refuse(fd: int, operation: int) -> None:
+        raise OSError(errno.ENOLCK, os.strerror(errno.ENOLCK))
+
+    monkeypatch.setattr(fcntl, "flock", refuse)
+    warnings: list[str] = []
+    with hold(tmp_path, warn=warnings.append):
+        pass
+    assert warnings == [f"warning: {tmp_path / LOCK_FILE}: this filesystem cannot lock files "
+                        f"({os.strerror(errno.ENOLCK)}); a second run on this folder will not "
+                        f"be stopped"]
+
+
 def _optuna_like(path: Path) -> None:
     with sqlite3.connect(path) as db:
         db.execute("CREATE TABLE studies (study_id INTEGER PRIMARY KEY, study_name TEXT)")
