@@ -59,17 +59,24 @@ def _stderr(text: str) -> None:
 def hold(out: Path, command: tuple[str, ...] = (),
          warn: Callable[[str], None] = _stderr) -> Iterator[None]:
     """Hold `out` for this process: raises FolderBusy when another process holds it; warns
-    and goes on where the filesystem cannot lock."""
+    and goes on where the filesystem cannot lock. A run that fails before it wrote anything
+    (an impossible resource request on a cluster it joined) leaves no folder behind."""
+    created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
     path = out / LOCK_FILE
     # Opened once and closed only at the end: with NFS's fcntl emulation of flock, closing
     # any descriptor of the file would drop the lock.
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
-        locked = _lock(fd, out, warn)
-        if locked:
+        if _lock(fd, out, warn):
             _record_holder(fd, command)
-        yield
+        try:
+            yield
+        except BaseException:
+            if created and [p.name for p in out.iterdir()] == [LOCK_FILE]:
+                path.unlink()  # still holding the lock, so no other run has it
+                out.rmdir()
+            raise
     finally:
         os.close(fd)  # releases the lock
 

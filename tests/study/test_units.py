@@ -164,6 +164,17 @@ def test_a_second_holder_is_refused_and_told_who_holds(tmp_path: Path) -> None:
     assert not (tmp_path / "never").exists()
 
 
+def test_a_run_failing_before_it_wrote_anything_leaves_no_folder(tmp_path: Path) -> None:
+    out = tmp_path / "new"
+    with pytest.raises(RuntimeError, match="impossible"), hold(out):
+        raise RuntimeError("impossible request")
+    assert not out.exists()
+    with pytest.raises(RuntimeError), hold(out):
+        (out / "manifest.json").write_text("{}")  # something was written: the folder stays
+        raise RuntimeError
+    assert sorted(p.name for p in out.iterdir()) == ["manifest.json", LOCK_FILE]
+
+
 def test_a_killed_holder_leaves_the_folder_free(tmp_path: Path) -> None:
     out = tmp_path / "out"
     script = textwrap.dedent(f"""
