@@ -31,14 +31,16 @@ pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("ray")]
 TRIAL_COLUMNS = ["method", "trial_id", "config", "status", "metric", "epochs", "metric_history"]
 
 
-@pytest.fixture(scope="module")
+# Session scope: built once per worker even when xdist interleaves other modules' tests
+# (a module-scoped fixture would be torn down and rebuilt in between: a full run each time).
+@pytest.fixture(scope="session")
 def study(tmp_path_factory: pytest.TempPathFactory) -> Path:
     tiny = copy.deepcopy(TINY)
     tiny["final"] = {"seeds": [0]}  # 2 final runs
     return write_study(tmp_path_factory.mktemp("faults"), tiny)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def reference(study: Path) -> Path:
     """One undamaged run: what every faulty run must end up equal to."""
     out = study.parent / "reference"
