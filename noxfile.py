@@ -1,4 +1,4 @@
-"""Developer sessions: `nox -s tests` (default), lint, typecheck, smoke, bench.
+"""Developer sessions: `nox -s tests` (default), lint, typecheck, smoke, docs, bench.
 
 Torch is pinned to a CPU build. uv ignores pip's configuration, so when pip is told where a
 local wheel folder is (`pip config get global.find-links`), we hand it to uv as UV_FIND_LINKS.
@@ -60,7 +60,7 @@ def tests(session: nox.Session) -> None:
 def lint(session: nox.Session) -> None:
     _install(session, "lint")
     session.run("ruff", "check", "robustlab", "perturbations", "tests", "bench", "noxfile.py",
-                "docs/examples/plugin")
+                "docs/examples/plugin", "docs/_hooks", "docs/site_check.py")
 
 
 @nox.session
@@ -76,6 +76,19 @@ def smoke(session: nox.Session) -> None:
     for study in STUDIES:
         session.run("python", "-m", "robustlab.study", study, "--smoke",
                     "--out", str(ROOT / "reports" / "smoke" / pathlib.Path(study).stem))
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """The documentation site: `mkdocs build --strict` into site/ (broken links and anchors,
+    pages missing from the nav and docstrings mkdocstrings cannot render fail it), then every
+    page opened in headless Chromium with the network cut off (any request off the disk, any
+    console error fails). `nox -s docs -- --screenshots` also rewrites docs/site_*.png."""
+    _install(session, "docs")
+    session.run("mkdocs", "build", "--strict", "--site-dir", str(ROOT / "site"),
+                env={"NO_MKDOCS_2_WARNING": "1"})  # Material's banner about its successor
+    session.run("python", str(ROOT / "docs" / "site_check.py"), str(ROOT / "site"),
+                *session.posargs)
 
 
 @nox.session

@@ -7,7 +7,8 @@ Symile, Gated Symile, GRAM and TRIANGLE, mean ± std over 3 seeds.
   128, lr 1e-2, mlp dim 64, corruption p ∈ {0, 0.2, …, 1}); retrieve A from (B, C) among all
   500 test items (`all`), and the same on the intact examples (`clean`).
 Every method gets the same fixed settings and its default options; nothing is tuned per
-method or per cell (GRAM, for one, needs other settings to learn XNOR: see the README).
+method or per cell (GRAM, for one, needs other settings to learn XNOR: see
+docs/benchmarks/papers.md).
 Runs go to 2 worker processes (one torch thread each).
 
     .venv/bin/python -m bench baselines

@@ -195,6 +195,14 @@ class Registry(Generic[T]):
             return err
         return None
 
+    def builtin(self, name: str) -> T:
+        """The built-in registered as `name`, whatever plugins are installed (for what must
+        not depend on them, e.g. the shipped JSON Schema of the study file)."""
+        if name not in self._entries:
+            raise RegistryError(f"no built-in {self.kind} {name!r} (built-ins: "
+                                f"{', '.join(sorted(self._entries))})")
+        return self._entries[name]
+
     def items(self) -> Iterator[tuple[str, T]]:
         """(name, entry) for every usable name, loading every plugin; an unusable plugin is
         skipped with a PluginWarning (it is not needed by whoever iterates)."""

@@ -132,7 +132,7 @@ def is_reserved_column(name: str) -> bool:
 
 
 def reserved_columns_text() -> str:
-    """The reserved names, for error messages and the README."""
+    """The reserved names, for error messages and the docs."""
     names = [*PREDICTION_COLUMNS, *PREDICTION_OPTIONAL_COLUMNS]
     fields = "/".join(f"_{f}" for f in STEP_FIELDS)
     return f"{', '.join(names)} and step<k>{fields} (k = 1, 2, ...)"

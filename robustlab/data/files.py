@@ -1,4 +1,5 @@
-"""`files`: real data from disk — precomputed features, one file per split (README §data).
+"""`files`: real data from disk — precomputed features, one file per split
+(docs/tutorials/own-data.md).
 
 A folder holds `train`, `test` and optionally `val`, each as `<split>.npz` or
 `<split>.parquet`. In each file:

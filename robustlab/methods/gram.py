@@ -12,7 +12,7 @@ embedding, as for every embedding method.
 The log logit scale starts at 0 (a scale of 1), as the reference's `config/modelname/gram.yaml`
 and `triangle.yaml` have it (`logit_scale_init: 0`), not at CLIP's log(1/0.07) ≈ 2.66 that the
 other methods start from: from 2.66 GRAM memorises the training batches and retrieves at
-chance on `synthetic_xnor` (README, "headline effects"). The tuner searches s in
+chance on `synthetic_xnor` (docs/benchmarks/papers.md). The tuner searches s in
 [−log 100, log 100] (scale 0.01 to 100) for GRAM and TRIANGLE, so the reference's start sits
 inside the range rather than on the common range's lower edge 0; the reference's config also
 notes −2.659 (a scale of 0.07) as an alternative, and from there GRAM learns too.

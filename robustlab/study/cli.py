@@ -1,4 +1,5 @@
-"""`python -m robustlab.study FILE.yaml [options]`: the product's main command.
+"""`python -m robustlab.study FILE.yaml [options]` (or `robustlab study ...`): the product's
+main command.
 
 Exit status: 0 done; 1 the study ran but something after the results failed (the report);
 2 bad input (study file, override, output folder, impossible resources, a damaged file that
@@ -25,6 +26,7 @@ examples:
   python -m robustlab.study studies/missing_modality.yaml --set budget.trials=4 --dry-run
   python -m robustlab.study studies/gate_ablation.yaml --address head:6379
   python -m robustlab.study --list        # methods, datasets, encoders, operators + plugins
+  python -m robustlab.study --schema      # the study file's JSON Schema (for editors)
 
 Results land in reports/<study name>/ (see --out): predictions.parquet, trials.parquet,
 manifest.json, optuna.db and report.html. Rerunning the same command after a crash, Ctrl-C or
@@ -38,9 +40,12 @@ by another run, 75 the disk filled up (free space, rerun with --resume), 130 int
 DISK_FULL = 75  # sysexits.h EX_TEMPFAIL: retry later
 
 
-def parser() -> argparse.ArgumentParser:
+PROG = "python -m robustlab.study"
+
+
+def parser(prog: str = PROG) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="python -m robustlab.study", epilog=EPILOG,
+        prog=prog, epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Tune every method of a study on equal budgets (Ray Tune + Optuna), "
                     "retrain the best configs on several seeds, evaluate them clean and "
@@ -51,6 +56,10 @@ def parser() -> argparse.ArgumentParser:
                    help="list every registered method, dataset, encoder and perturbation with "
                         "where it comes from (built-in, or a plugin's distribution and "
                         "version) and exit; exit status 2 if a plugin cannot be used")
+    p.add_argument("--schema", action="store_true",
+                   help="print the JSON Schema of a study file (built-ins and the installed "
+                        "plugins) and exit; the package ships the built-ins' as "
+                        "robustlab/study/study.schema.json")
     p.add_argument("--smoke", action="store_true",
                    help="tiny budget for CI: <= 2 trials of <= 2 epochs, <= 2 seeds, FIFO, "
                         "plus the file's own `smoke:` overrides")
@@ -76,11 +85,16 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    cli = parser()
+def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
+    cli = parser(prog)
     args = cli.parse_args(argv)
     if args.list:
-        return _list()
+        return list_components()
+    if args.schema:
+        from robustlab.study.schema import schema_text
+
+        print(schema_text(plugins=True), end="")
+        return 0
     if args.study is None:
         cli.error("the study file is required (or --list)")
     from robustlab.study.load import describe_plan, load_plan
@@ -150,7 +164,8 @@ def _finish(folder: Path) -> int:
     return 1
 
 
-def _list() -> int:
+def list_components() -> int:
+    """Print every registered component with its origin; 2 if a plugin cannot be used."""
     from robustlab.study.plugins import listing
 
     text, problems = listing()

@@ -29,8 +29,13 @@ def fingerprint(spec: StudySpec) -> str:
 
 
 def versions() -> dict[str, str]:
+    import robustlab
+
     out = {"python": platform.python_version()}
     for name in PACKAGES:
+        if name == "robustlab":  # the one place the version lives (an editable install's
+            out[name] = robustlab.__version__  # metadata keeps the version it was built with)
+            continue
         try:
             out[name] = importlib.metadata.version(name)
         except importlib.metadata.PackageNotFoundError:

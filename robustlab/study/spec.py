@@ -15,13 +15,14 @@ import difflib
 import typing
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    GetJsonSchemaHandler,
     SerializerFunctionWrapHandler,
     ValidationError,
     field_validator,
@@ -53,14 +54,25 @@ class SpecError(ValueError):
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
+    # A docstring under a field is its description: in the JSON Schema (an editor's hover
+    # text) and in the generated study-file reference of the docs.
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=False,
+                              use_attribute_docstrings=True)
 
 
 class TaskSpec(_Strict):
+    """What is evaluated: retrieval of one modality from the other two, or a linear probe."""
+
     protocol: Literal["retrieval", "probe"] = "retrieval"
+    """`retrieval`: retrieve `target` from the other two modalities; `probe`: a linear probe
+    (logistic regression) on frozen features predicts the label."""
     target: str = "a"
-    candidates: Literal["all"] | int = "all"
+    """The retrieved modality (a name of the dataset's modalities)."""
+    candidates: Literal["all"] | Annotated[int, Field(ge=2)] = "all"
+    """`all`: every test item (or the dataset's fixed bank); K: the true item + K−1 sampled."""
     match: Literal["item", "label"] = "item"
+    """`item`: a hit when the true item ranks first; `label`: when the top candidate has the
+    query's class (Symile-M3's class-level retrieval; needs labels)."""
 
     @field_validator("candidates")
     @classmethod
@@ -74,15 +86,24 @@ class BudgetSpec(_Strict):
     """Equal for every variant: trials, epochs per trial, scheduler, metric."""
 
     trials: int = Field(default=16, ge=1, le=100_000)
+    """Optuna (TPE) trials per variant."""
     epochs: int = Field(default=20, ge=1, le=100_000)
+    """Maximum training epochs per trial and per final run."""
     scheduler: Literal["asha", "fifo"] = "asha"
+    """`asha` stops poor trials early; `fifo` runs every trial to the end."""
     metric: Literal["val_top1", "val_balanced_accuracy"] = "val_top1"
+    """The validation metric tuned (retrieval: `val_top1`; probe: `val_balanced_accuracy`)."""
     grace_period: int = Field(default=1, ge=1)
+    """ASHA: epochs before a trial may be stopped."""
     reduction_factor: int = Field(default=3, ge=2)
+    """ASHA: the share of trials kept at each rung is 1/reduction_factor."""
 
 
 class FinalSpec(_Strict):
+    """The final runs: each variant's best config retrained on every seed."""
+
     seeds: list[int] = Field(default_factory=lambda: [0, 1, 2], min_length=1)
+    """Distinct non-negative training seeds of the final runs (5–10 for a claim)."""
 
     @field_validator("seeds")
     @classmethod
@@ -97,8 +118,11 @@ class ResourcesSpec(_Strict):
     GPUs, else 0), and how many trials run at once ("auto" = as many as fit the CPUs)."""
 
     cpu: float = Field(default=1.0, gt=0)
+    """CPUs per trial and per final run."""
     gpu: float | Literal["auto"] = "auto"
+    """GPUs (or a fraction) per trial; `auto` shares the cluster's GPUs, 0 without any."""
     concurrency: int | Literal["auto"] = "auto"
+    """Trials at once; `auto`: as many as fit the CPUs."""
 
     @field_validator("gpu")
     @classmethod
@@ -121,7 +145,14 @@ class SliceSpec(_Strict):
     plain string in the resolved spec."""
 
     column: str = Field(min_length=1)
+    """A column of predictions.parquet (provenance, `observed`, or a metadata column)."""
     bins: int | None = Field(default=None, ge=2, le=20)
+    """Cut a numeric column into this many quantile bins."""
+
+    @classmethod
+    def __get_pydantic_json_schema__(cls, core: Any, handler: GetJsonSchemaHandler) -> Any:
+        # the before-validator also takes a plain column name
+        return {"anyOf": [{"type": "string", "minLength": 1}, handler(core)]}
 
     @model_validator(mode="before")
     @classmethod
@@ -138,30 +169,53 @@ class SliceSpec(_Strict):
 
 
 class ReportSpec(_Strict):
+    """What the report computes (read again from the manifest when it is re-rendered)."""
+
     slices: list[SliceSpec] = Field(default_factory=list)
+    """Slice columns; empty: `perturbed_modality`, `observed` and the metadata columns."""
     alpha: float = Field(default=0.05, gt=0, lt=1)
+    """Significance level of every test and interval."""
     correction: Literal["holm", "bh", "none"] = "holm"
+    """Multiple-comparison correction of the confirmatory pairwise family."""
     min_slice_size: int = Field(default=30, ge=1)
+    """Smallest slice searched for hidden failures."""
 
 
 class StudySpec(_Strict):
     """One study file. Registry-dependent parts stay raw mappings here (see resolve.py)."""
 
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    """The study's name; results land in `reports/<name>/`."""
     seed: int = Field(default=0, ge=0)
+    """Seeds the data split, the perturbed test set and the tuner."""
     data: dict[str, Any]
+    """The dataset: `kind` (a registered dataset) and its options."""
     task: TaskSpec = Field(default_factory=TaskSpec)
+    """The evaluation protocol."""
     methods: dict[str, dict[str, Any]] = Field(min_length=1)
+    """Variant name -> options; `method:` picks the registered method (default: the name)."""
     encoder: dict[str, Any] = Field(default_factory=lambda: {"kind": "mlp"})
+    """The backbone every method builds for each modality: `kind` and its options."""
     train: dict[str, Any] = Field(default_factory=dict)
+    """Training settings shared by every trial and final run (epochs: `budget.epochs`)."""
     search: dict[str, Any] = Field(default_factory=dict)
+    """Narrow (`{low, high}`), restrict (a list) or fix (a value) searched keys, for every
+    variant whose search space has them."""
     budget: BudgetSpec = Field(default_factory=BudgetSpec)
+    """The tuning budget, the same for every variant."""
     final: FinalSpec = Field(default_factory=FinalSpec)
+    """The final runs."""
     train_perturbations: list[dict[str, Any]] = Field(default_factory=list)
+    """Grid entries composed in order and applied to every training batch."""
     eval_grid: list[dict[str, Any]] = Field(default_factory=list)
+    """Test conditions: each entry crosses an operator's `modality`, `severity` and
+    `fraction` lists (or composes steps with `compose:`); `clean` is always evaluated."""
     resources: ResourcesSpec = Field(default_factory=ResourcesSpec)
+    """Per-trial resources."""
     report: ReportSpec = Field(default_factory=ReportSpec)
+    """The report's statistics."""
     smoke: dict[str, Any] = Field(default_factory=dict)
+    """`--smoke` overrides, `dotted.path: value` (e.g. `data.n: 1000`)."""
 
     @field_validator("methods")
     @classmethod

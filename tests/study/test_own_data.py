@@ -189,13 +189,13 @@ def _check_report(html: str, pred: pl.DataFrame,
     assert "default-src 'none'" in html
 
 
-def test_readme_study_file_for_own_data_runs_its_dry_run(
+def test_tutorial_study_file_for_own_data_runs_its_dry_run(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """The README's complete study file for one's own data validates against a folder in the
+    """The own-data tutorial's complete study file validates against a folder in the
     documented layout (features/mimic next to studies/)."""
     from robustlab.study.cli import main
 
-    readme = (ROOT / "README.md").read_text()
+    readme = (ROOT / "docs" / "tutorials" / "own-data.md").read_text()
     block = readme.split("A complete study file for that folder")[1].split("```yaml\n")[1]
     spec = yaml.safe_load(block.split("```")[0])
     rng = np.random.default_rng(1)

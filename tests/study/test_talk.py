@@ -1,6 +1,6 @@
 """A study that talks while it works: plain progress lines off a terminal (with elapsed time
 and an ETA), silence with --quiet, and a --dry-run that prints rounded options, the trial
-count and a rough wall-time estimate; --help and the README agree on --address."""
+count and a rough wall-time estimate; --help and the docs agree on --address."""
 
 from __future__ import annotations
 
@@ -99,9 +99,9 @@ def test_dry_run_rounds_for_people_and_estimates_wall_time(
     assert steps and all(float(t) > 0 for t in steps.groups()), out
 
 
-def test_help_and_readme_agree_on_the_address_form() -> None:
+def test_help_and_docs_agree_on_the_address_form() -> None:
     help_text = parser().format_help()
-    readme = (ROOT / "README.md").read_text()
+    readme = (ROOT / "docs" / "how-to" / "cluster.md").read_text()
     assert "--address head:6379" in help_text and "ray://" not in help_text
     assert "--address head:6379" in readme and "ray://" not in readme
     assert "HOST:PORT" in help_text
