@@ -6,7 +6,9 @@ of the driver at random points is in test_run.py."""
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import fcntl
 import json
 import os
 import re
@@ -15,7 +17,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import polars as pl
@@ -31,21 +33,35 @@ pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("ray")]
 TRIAL_COLUMNS = ["method", "trial_id", "config", "status", "metric", "epochs", "metric_history"]
 
 
-# Session scope: built once per worker even when xdist interleaves other modules' tests
-# (a module-scoped fixture would be torn down and rebuilt in between: a full run each time).
+@contextlib.contextmanager
+def _exclusive(path: Path) -> Iterator[None]:
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)  # blocks while another worker builds the reference
+        yield
+
+
 @pytest.fixture(scope="session")
 def study(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny study, in a folder the xdist workers share: `--dist loadgroup` does not keep
+    this module on one worker under pytest 9.2 (pytest-xdist issue 1386), and the reference
+    run below is then built once for all of them, not once per worker."""
+    base = tmp_path_factory.getbasetemp()
+    folder = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "faults"
+    folder.mkdir(exist_ok=True)
     tiny = copy.deepcopy(TINY)
     tiny["final"] = {"seeds": [0]}  # 2 final runs
-    return write_study(tmp_path_factory.mktemp("faults"), tiny)
+    with _exclusive(folder / "lock"):
+        return write_study(folder, tiny)
 
 
 @pytest.fixture(scope="session")
 def reference(study: Path) -> Path:
     """One undamaged run: what every faulty run must end up equal to."""
     out = study.parent / "reference"
-    done = run_cli(str(study), "--out", str(out), "--quiet")
-    assert done.returncode == 0, done.stderr[-3000:]
+    with _exclusive(study.parent / "lock"):
+        if not (out / "report.html").is_file():
+            done = run_cli(str(study), "--out", str(out), "--quiet")
+            assert done.returncode == 0, done.stderr[-3000:]
     return out
 
 
