@@ -208,14 +208,23 @@ def _unstored(grid: Any, settings: TuneSettings) -> str | None:
 
 
 def _disk_full_line(err: BaseException) -> str:
-    """The line of `err` (or of what it was raised from) that says the disk is full (Ray
-    wraps errors of its loop as a whole traceback in text)."""
+    """The line that says the disk is full, from the root cause of `err` outwards (Ray wraps
+    errors of its loop as a whole traceback in text: there, the first such line)."""
+    chain: list[BaseException] = []
     current: BaseException | None = err
-    while current is not None:
-        for line in str(current).splitlines():  # a traceback in text: the root cause first
+    while current is not None and not any(current is seen for seen in chain):
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    for exc in reversed(chain):
+        lines = str(exc).splitlines() or [""]
+        if is_disk_full(RuntimeError(lines[0])):
+            kind = type(exc)
+            name = kind.__qualname__ if kind.__module__ == "builtins" else (
+                f"{kind.__module__}.{kind.__qualname__}")
+            return f"{name}: {lines[0].strip()}"
+        for line in lines[1:]:
             if is_disk_full(RuntimeError(line)):
                 return line.strip()
-        current = current.__cause__ or current.__context__
     return f"{type(err).__name__}: {err}".splitlines()[0]
 
 
