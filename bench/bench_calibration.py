@@ -38,6 +38,7 @@ import numpy as np
 import polars as pl
 from scipy.stats import binom, multinomial
 
+from bench import _sequential_calibration, _verdict_calibration
 from robustlab import stats
 
 ALPHA = 0.05
@@ -262,12 +263,17 @@ def main() -> dict:
         shown = "—" if before is None or np.isnan(before) else f"{before:.3f}"
         print(f"{what:<52} {target:>13} {shown:>8} {now[key]:8.3f}  "
               f"{'yes' if check(now[key]) else 'NO'}")
+    verdicts = _verdict_calibration.measure()
+    _verdict_calibration.report(verdicts)
+    sequential = _sequential_calibration.measure()
+    _sequential_calibration.report(sequential)
     exact = exact_one_seed()
     if exact:
         print("exact coverage of the one-seed intervals (every data set enumerated):")
         for name, value in exact.items():
             print(f"  {name:<40} {value:.4f}")
-    return {"now": {k: now[k] for k, *_ in CELLS}, "before": BEFORE, "exact": exact}
+    return {"now": {k: now[k] for k, *_ in CELLS}, "before": BEFORE, "exact": exact,
+            "verdicts": verdicts, "sequential": sequential}
 
 
 if __name__ == "__main__":

@@ -17,20 +17,39 @@ profiler with memory recording; the peak of the bytes allocated minus freed sinc
 began (activations, gradients, temporaries; not the parameters, optimizer state and batch
 that exist before it) is reported in MiB. Profiling slows that step, so it is not timed.
 
+The second table is the default study's own regime (issue 24; `bench/_regime.py`):
+`studies/missing_modality.yaml` resolved as the study runs it — batch 64, mlp 64/2/128,
+CoMM's and COrAL's pair views on, Gated Symile's key_dim 256, one thread, training's
+deterministic kernels — and each variant's training epoch (its 50 batches, perturbed as
+training perturbs them for the `*_missing` variants) through `train_step`. Epochs are
+interleaved across variants, `REGIME_EPOCHS` of them; a variant's figure is its median
+epoch, its ratio to CLIP's median in the same run (wall and this thread's CPU time). Beside
+it: peak memory per step (as above), matmul FLOPs per step (forward and backward, every
+mm/bmm the step dispatches), the rate the step achieves on them (FLOPs / step time), and
+the rate the same matmuls reach run alone (each shape timed as a plain contiguous matmul
+on this machine: the step's matmul floor). "mm share" is the floor over the step time: near
+100 % a step is bound by its FLOPs, far below it by everything else (small ops, dispatch,
+autograd, the optimizer).
+
     .venv/bin/python -m bench throughput
 """
 
 from __future__ import annotations
 
+import math
 import statistics
 import time
+from collections import Counter
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
 from torch.profiler import ProfilerActivity, profile
+from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import FlopCounterMode
 
+from bench import _regime
 from robustlab.data import DATASETS, Batch, TrimodalDataset
 from robustlab.methods import ENCODERS, METHODS, Method
 from robustlab.train import TrainConfig, make_optimizer, train_step, warmup_cosine
@@ -103,9 +122,10 @@ def main() -> dict[str, object]:
     before = torch.get_num_threads()
     torch.set_num_threads(THREADS)
     try:
-        return _measure()
+        figures = _measure()
     finally:
         torch.set_num_threads(before)
+    return {**figures, "regime": _regime_table()}
 
 
 def _measure() -> dict[str, object]:
@@ -148,3 +168,101 @@ def _print(figures: dict[str, dict[str, float]], names: list[str]) -> None:
               f"{rate[name] / rate['clip']:>6.2f}x | {cpu[name] / cpu['clip']:>4.2f}x | "
               f"{figures['peak_step_mib'][name]:>13.1f} | {gflop[name]:>10.2f} | "
               f"{gflop['clip'] / gflop[name]:>9.2f}x")
+
+
+# --- the default study's regime (issue 24) ------------------------------------------------
+
+REGIME_EPOCHS = 5
+_MATMULS = {torch.ops.aten.mm.default: 0, torch.ops.aten.addmm.default: 1,
+            torch.ops.aten.bmm.default: 0, torch.ops.aten.baddbmm.default: 1,
+            torch.ops.aten.baddbmm_.default: 1}
+
+
+class _MatmulShapes(TorchDispatchMode):
+    """The (a, b) shapes of every matmul dispatched, with their FLOPs."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.shapes: Counter[tuple[tuple[int, ...], tuple[int, ...]]] = Counter()
+
+    def __torch_dispatch__(self, func: Any, types: Any, args: Any = (),
+                           kwargs: Any = None) -> Any:
+        if func in _MATMULS:
+            a, b = args[_MATMULS[func]], args[_MATMULS[func] + 1]
+            self.shapes[(tuple(a.shape), tuple(b.shape))] += 1
+        return func(*args, **(kwargs or {}))
+
+
+def _flops(a: tuple[int, ...], b: tuple[int, ...]) -> int:
+    return 2 * math.prod(a) * b[-1]
+
+
+def _plain_seconds(a: tuple[int, ...], b: tuple[int, ...], repeats: int = 20) -> float:
+    """Best time of a plain contiguous matmul of these shapes."""
+    x, y = torch.randn(a), torch.randn(b)
+    best = math.inf
+    for _ in range(repeats):
+        start = time.thread_time()
+        torch.matmul(x, y)
+        best = min(best, time.thread_time() - start)
+    return best
+
+
+def _matmul_floor(run: _regime.Run, batch: Batch) -> tuple[float, float]:
+    """(matmul FLOPs of one step, seconds those matmuls take run alone)."""
+    shapes = _MatmulShapes()
+    with shapes:
+        run.steps([batch], seed=0)
+    flops = sum(_flops(a, b) * k for (a, b), k in shapes.shapes.items())
+    return flops, sum(_plain_seconds(a, b) * k for (a, b), k in shapes.shapes.items())
+
+
+def _regime_table() -> dict[str, object]:
+    study = _regime.plan()
+    names = [n for n in _regime.VARIANTS if n in {v.name for v in study.variants}]
+    with _regime.trial_conditions(THREADS):
+        runs = {n: _regime.setup(study, n) for n in names}
+        epochs = {n: [r.epoch(e) for e in range(REGIME_EPOCHS + 1)] for n, r in runs.items()}
+        for n, r in runs.items():
+            r.steps(epochs[n][0][:WARMUP_STEPS], seed=0)
+        wall: dict[str, list[float]] = {n: [] for n in names}
+        cpu: dict[str, list[float]] = {n: [] for n in names}
+        for e in range(1, REGIME_EPOCHS + 1):  # interleaved: load hits every variant alike
+            for n, r in runs.items():
+                start, start_cpu = time.perf_counter(), time.thread_time()
+                r.steps(epochs[n][e], seed=e)
+                wall[n].append(time.perf_counter() - start)
+                cpu[n].append(time.thread_time() - start_cpu)
+        floors = {n: _matmul_floor(r, epochs[n][0][0]) for n, r in runs.items()}
+        peaks = {n: _peak_step_mib(_Run(r.method, r.optimizer, r.scheduler, r.config),
+                                   epochs[n][0][0]) for n, r in runs.items()}
+    steps = {n: len(epochs[n][1]) for n in names}
+    rows = {n: {"epoch_s": statistics.median(wall[n]), "epoch_cpu_s": statistics.median(cpu[n]),
+                "steps": steps[n], "peak_step_mib": peaks[n], "gflop_per_step": floors[n][0] / 1e9,
+                "matmul_alone_ms": 1e3 * floors[n][1]} for n in names}
+    for r in rows.values():
+        step_s = r["epoch_cpu_s"] / r["steps"]
+        r["achieved_gflop_s"] = r["gflop_per_step"] / step_s
+        r["plain_gflop_s"] = r["gflop_per_step"] / (r["matmul_alone_ms"] / 1e3)
+        r["mm_share"] = r["matmul_alone_ms"] / 1e3 / step_s
+    clip = rows["clip"]
+    for r in rows.values():
+        r["ratio"], r["ratio_cpu"] = (r["epoch_s"] / clip["epoch_s"],
+                                      r["epoch_cpu_s"] / clip["epoch_cpu_s"])
+    _print_regime(rows)
+    return {"rows": rows, "epochs": REGIME_EPOCHS, "load_average": _regime.load_average()}
+
+
+def _print_regime(rows: dict[str, dict[str, float]]) -> None:
+    print(f"\nthe default study's regime ({_regime.STUDY.name}): batch 64, mlp 64x2 "
+          f"(hidden 128), options resolved for retrieval, {THREADS} thread; one training "
+          f"epoch = {rows['clip']['steps']:.0f} steps; median of {REGIME_EPOCHS} interleaved "
+          f"epochs; load average {_regime.load_average()}")
+    print(f"{'variant':>26} | {'s/epoch':>7} | {'vs clip':>7} | {'cpu':>5} | "
+          f"{'peak MiB':>8} | {'GFLOP/step':>10} | {'GFLOP/s':>7} | {'plain mm':>8} | "
+          f"{'mm share':>8}")
+    for name, r in rows.items():
+        print(f"{name:>26} | {r['epoch_s']:>7.3f} | {r['ratio']:>6.2f}x | "
+              f"{r['ratio_cpu']:>4.2f}x | {r['peak_step_mib']:>8.1f} | "
+              f"{r['gflop_per_step']:>10.3f} | {r['achieved_gflop_s']:>7.1f} | "
+              f"{r['plain_gflop_s']:>8.1f} | {r['mm_share']:>7.0%}")

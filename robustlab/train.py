@@ -358,16 +358,27 @@ def _cuda_devices(device: torch.device) -> list[int]:
 
 @contextmanager
 def _deterministic(device: torch.device) -> Iterator[None]:
-    """Deterministic kernels on CPU for the duration of a run; the caller's setting after."""
+    """Deterministic kernels on CPU for the duration of a run; the caller's settings after.
+
+    Deterministic mode also fills every fresh tensor's memory with NaN by default
+    (`torch.utils.deterministic.fill_uninitialized_memory`), a guard against reading memory
+    nothing wrote. No op here reads such memory, so the fill changes no result, but it is one
+    extra pass over every allocation (1-4 % of a step, `python -m bench fast_paths`): off
+    for the run."""
     if device.type != "cpu":
         yield
         return
-    previous = torch.are_deterministic_algorithms_enabled()
+    import torch.utils.deterministic
+
+    settings: Any = torch.utils.deterministic  # a module with properties: untyped
+    previous = torch.are_deterministic_algorithms_enabled(), settings.fill_uninitialized_memory
     torch.use_deterministic_algorithms(True)
+    settings.fill_uninitialized_memory = False
     try:
         yield
     finally:
-        torch.use_deterministic_algorithms(previous)
+        torch.use_deterministic_algorithms(previous[0])
+        settings.fill_uninitialized_memory = previous[1]
 
 
 class _DeviceSplit:

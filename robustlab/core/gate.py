@@ -44,8 +44,8 @@ from robustlab.core._checks import (
     check_masks,
     compute_dtype,
 )
+from robustlab.core.gate_batch import attention_beta, gated_product
 from robustlab.core.gate_scoring import (
-    batch_scores,
     by_target,
     direct_scores,
     fast_pair_scores,
@@ -323,9 +323,12 @@ class ModalityGate(nn.Module):
 
     def _score_all(self, emb: Tensor, ids: Tensor, mask: Tensor | None,
                    columns: Tensor | None) -> Tensor:
+        neutrals = self.neutral_directions(emb.dtype)  # (M, D)
+        if columns is None and neutrals is not None:  # the whole batch: analytic backward
+            return gated_product(emb, neutrals, self._batch_beta(emb, ids, mask), ids,
+                                 self.eps)  # (M, B, B)
         targets = list(range(self.num_modalities))
         keys = None if self.mode != "attention" else by_target(self._keys(targets, emb), ids)
-        neutrals = self.neutral_directions(emb.dtype)  # (M, D)
         if columns is not None:
             which = torch.arange(len(emb), device=emb.device)[:, None, None]
             cand = emb[which, columns.to(emb.device)]  # (M, B, J, D)
@@ -334,10 +337,24 @@ class ModalityGate(nn.Module):
                                  else neutrals[ids], self.eps)
             return fast_pair_scores(terms, cand, beta, self.eps)  # (M, B, J)
         beta = self._beta(self._keep(targets, keys, emb, mask, False, emb.shape[1]))
-        if neutrals is None:
-            terms = prepare_fast(by_target(emb, ids), None, self.eps)
-            return fast_scores(terms, emb, beta, self.eps)
-        return batch_scores(emb, ids.tolist(), neutrals, beta, self.eps)  # (M, B, B)
+        terms = prepare_fast(by_target(emb, ids), None, self.eps)  # neutral="none"
+        return fast_scores(terms, emb, beta, self.eps)
+
+    def _batch_beta(self, emb: Tensor, ids: Tensor, mask: Tensor | None) -> Tensor:
+        """β (M, K, B, B) of every target over the batch's own rows: the sigmoid attention
+        gate through `attention_beta` (one Function, analytic backward), the other gates
+        through the autograd form."""
+        if self.mode != "attention" or self.gate_type != "sigmoid":
+            targets = list(range(self.num_modalities))
+            keys = None if self.mode != "attention" else by_target(self._keys(targets, emb), ids)
+            return self._beta(self._keep(targets, keys, emb, mask, False, emb.shape[1]))
+        dt = emb.dtype
+        null = () if not self.use_null else tuple(p.to(dt) for p in (
+            self.null_bias, self.null_norm_weight, self.null_norm_bias, self.null_w1,
+            self.null_b1, self.null_w2, self.null_b2))
+        return attention_beta(emb, self.query.to(dt), self.key.to(dt), self.log_temp.to(dt),
+                              self.strength.to(dt), ids, None if mask is None else mask.to(dt),
+                              self.eps, null)
 
     def _pair_scores(self, target: int, ctx: list[Tensor], pairs: Tensor,
                      mask: Tensor | None) -> Tensor:

@@ -20,7 +20,6 @@ per pair by nested `lerp`s (keep·a + β·b), with every ‖u_m‖ from per-row 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
@@ -104,48 +103,6 @@ def fast_pair_scores(terms: FastTerms, candidates: Tensor, beta: Tensor, eps: fl
     neutral = [] if terms.neutral is None else [torch.einsum(
         "td,tbjd->tbj", terms.neutral, candidates)]  # (T, B, J)
     return _combine([*dots.unbind(1), *neutral], beta, terms.stats, eps)
-
-
-def batch_scores(emb: Tensor, ids: list[list[int]], neutrals: Tensor, beta: Tensor,
-                 eps: float) -> Tensor:
-    """Unscaled gated MIP of every target against the batch's own rows: `emb` (M, B, D) in
-    modality order, `ids[t]` target t's context modalities, `neutrals` (M, D) the unit n_m,
-    `beta` (M, K, B, B) -> (M, B, B).
-
-    The candidates of target t are the rows of e_t, so a term with a single real context
-    modality p, ⟨e_t[c], e_p[b] ⊙ Π_{m ∉ {p, t}} n_m⟩, is the transpose of the same term of
-    target p: one (B, B) matmul per pair of modalities serves both targets. Per-row norm
-    statistics are formed once per modality."""
-    m_count, k = emb.shape[0], len(ids[0])
-    rows, ns = emb.unbind(0), neutrals.unbind(0)  # M × (B, D), M × (D,)
-    full, cand_t = (1 << k) - 1, emb.transpose(1, 2)  # the all-neutral subset; (M, D, B)
-    pairs = [(p, q) for p in range(m_count) for q in range(p + 1, m_count)]
-    left = torch.stack([elementwise_product([rows[p], *(ns[m] for m in range(m_count)
-                                                        if m not in (p, q))])
-                        for p, q in pairs])  # (P, B, D): e_p ⊙ the other neutrals
-    shared = (left @ cand_t[[q for _, q in pairs]]).unbind(0)  # P × (B, B), [b, c] e_q[c]
-    multi = [s for s in range(full) if k - s.bit_count() >= 2]  # two or more real e_m
-    dots: Iterator[Tensor] = iter(())
-    if multi:  # one matmul for every target and subset
-        products = torch.stack([torch.stack([elementwise_product(
-            [ns[i] if s >> j & 1 else rows[i] for j, i in enumerate(ids[t])])
-            for s in multi]) for t in range(m_count)])  # (M, S', B, D)
-        dots = iter((products.flatten(1, 2) @ cand_t).unflatten(1, (len(multi), -1))
-                    .unbind(1))  # S' × (M, B, B)
-    values = []
-    for s in range(full):
-        real = [j for j in range(k) if not s >> j & 1]  # context slots that keep e_m
-        if len(real) > 1:
-            values.append(next(dots))
-            continue  # one real e_p: target t's term as is when p < t, target p's transposed
-        values.append(torch.stack([
-            shared[pairs.index((p, t))] if p < t else shared[pairs.index((t, p))].T
-            for t, p in ((t, ids[t][real[0]]) for t in range(m_count))]))  # (M, B, B)
-    neutral = torch.stack([elementwise_product([ns[i] for i in ids[t]]) for t in range(m_count)])
-    values.append(neutral[:, None, :] @ cand_t)  # (M, 1, B): the all-neutral term
-    index = torch.tensor(ids, device=emb.device)  # (M, K)
-    stats = tuple(by_target(x, index) for x in norm_stats(emb, neutrals[:, None, :], eps))
-    return _combine(values, beta, stats, eps)  # type: ignore[arg-type]
 
 
 def by_target(x: Tensor, ids: Tensor) -> Tensor:

@@ -105,7 +105,8 @@ class Comm(FusionMethod):
 
     def loss(self, batch: Batch, generator: torch.Generator | None = None) -> dict[str, Tensor]:
         g = default_generator(generator)
-        x1, x2 = self.augmented_inputs(batch, g), self.augmented_inputs(batch, g)
+        scales = self.noise_scales(batch)  # the same for both copies
+        x1, x2 = (self.augmented_inputs(batch, g, scales) for _ in range(2))
         return self.loss_of_copies(x1, x2, batch.mask, g)
 
     def loss_of_copies(
@@ -130,11 +131,27 @@ class Comm(FusionMethod):
         tau = self.options.temperature
         ell_1 = nt_xent_terms(first, second[v:], tau, present)  # (V,)
         ell_2 = nt_xent_terms(second[:v], first[v:], tau, present[:v])  # (V - 1,)
-        counts = present.sum(dim=1).tolist()
-        terms = {name: ell_1[i] if i == v else (ell_1[i] + ell_2[i]) / 2
-                 for i, name in enumerate(views) if counts[i] >= 2}  # a contrast needs 2 rows
-        total = torch.stack(list(terms.values())).mean() if terms else z.sum() * 0.0
-        return {"loss": total, **{k: t.detach() for k, t in terms.items()}}
+        per_view = torch.cat([(ell_1[:v] + ell_2) / 2, ell_1[v:]])  # (V,)
+        return mean_of_valid(per_view, present, list(views))
 
     def features(self, batch: Batch) -> Tensor:
         return self.full(batch)  # (B, fusion_dim)
+
+
+def mean_of_valid(terms: Tensor, present: Tensor, names: list[str]) -> dict[str, Tensor]:
+    """A loss dict from T per-view terms (T,): "loss" = their mean over the views with at
+    least 2 rows present (`present` (T, B); 0 when none has), plus each such term detached,
+    for logging (`valid_terms`)."""
+    valid, logged = valid_terms(terms, present, names)
+    return {"loss": (terms * valid).sum() / valid.sum().clamp_min(1), **logged}
+
+
+def valid_terms(terms: Tensor, present: Tensor, names: list[str]
+                ) -> tuple[Tensor, dict[str, Tensor]]:
+    """Which of T terms (T,) count — a contrast needs 2 rows of `present` (T, B) — as a
+    (T,) bool mask, and those terms detached by name. Vector ops: the total is formed from
+    the mask, with no graph node per term."""
+    valid = present.sum(dim=1) >= 2  # (T,)
+    logged = terms.detach()
+    return valid, {name: logged[i] for i, (name, ok) in
+                   enumerate(zip(names, valid.tolist(), strict=True)) if ok}

@@ -49,10 +49,19 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from robustlab.data.batch import Batch
+from robustlab.methods import stacked
 from robustlab.methods.base import COMMON_SEARCH_SPACE, EncoderOptions, default_generator, register
-from robustlab.methods.comm import check_fusion_options
+from robustlab.methods.comm import check_fusion_options, mean_of_valid, valid_terms
 from robustlab.methods.common import ModalityEncoders, check_choice, check_float
-from robustlab.methods.fusion import FusionMethod, Tokenizer, nt_xent_terms, projection_head
+from robustlab.methods.encoders import MLPEncoder
+from robustlab.methods.fusion import (
+    FusionMethod,
+    Tokenizer,
+    nt_xent_terms,
+    projection_head,
+    stacked_tokens,
+)
+from robustlab.methods.stacked import stackable
 from robustlab.search_space import Distribution, FloatRange
 
 
@@ -155,17 +164,50 @@ class Coral(FusionMethod):
         self, x: Mapping[str, Tensor], mask: Mapping[str, Tensor],
         generator: torch.Generator | None = None,
     ) -> dict[str, Tensor]:
-        """modality -> u_m (B, U), before the unique heads. The tokenizer is affine per row,
-        so tokenizing the encoder output or the missing embedding row by row equals tokenizing
-        their per-row choice; the encoder and tokenizer maps are multiplied first
-        (`Tokenizer.encode`)."""
-        out = {}
-        for m in self.modalities:
-            path, embed = cast(UniquePath, self.unique[m]), self.unique_encoders
-            tokens = path.tokenizer.encode(embed.encoders[m], x[m], generator)  # (B, T, F)
-            missing = path.tokenizer(embed.missing[m][None].to(tokens.dtype))  # (1, T, F)
-            out[m] = path.pooled(torch.where(mask[m][:, None, None], tokens, missing))
-        return out
+        """modality -> u_m (B, U), before the unique heads."""
+        return dict(zip(self.modalities, self.unique_embeddings(x, mask, generator).unbind(0),
+                        strict=True))
+
+    def unique_embeddings(
+        self, x: Mapping[str, Tensor], mask: Mapping[str, Tensor],
+        generator: torch.Generator | None = None,
+    ) -> Tensor:
+        """u_m of every modality (M, B, U), before the unique heads. The tokenizer is affine
+        per row, so tokenizing the encoder output or the missing embedding row by row equals
+        tokenizing their per-row choice; the encoder and tokenizer maps are multiplied first
+        where cheaper (`Tokenizer.encode`). Every modality in one batched pass where the
+        encoders allow it (`robustlab.methods.stacked`)."""
+        names, embed = self.modalities, self.unique_encoders
+        paths = [cast(UniquePath, self.unique[m]) for m in names]
+        encoders = [embed.encoders[m] for m in names]
+        if not stackable(encoders, [x[m] for m in names]):
+            return torch.stack([self._unique(path, encoder, embed.missing[m], x[m], mask[m],
+                                             generator)
+                                for m, path, encoder in zip(names, paths, encoders, strict=True)])
+        tokenizers = [p.tokenizer for p in paths]
+        tokens = stacked_tokens(tokenizers, cast(list[MLPEncoder], encoders),
+                                torch.stack([x[m] for m in names]))  # (M, B, T, F)
+        missing = torch.stack([embed.missing[m] for m in names])[:, None].to(tokens.dtype)
+        missing = stacked.linear([t.linear for t in tokenizers], missing).view(
+            len(names), 1, *tokens.shape[2:]) + torch.stack([t.position for t in tokenizers])[
+            :, None]  # (M, 1, T, F)
+        present = torch.stack([mask[m] for m in names])[:, :, None, None]  # (M, B, 1, 1)
+        tokens = torch.where(present, tokens, missing)
+        h = stacked.mlp([p.token_mlp for p in paths], tokens.flatten(1, 2))  # (M, B·T, U)
+        query = torch.stack([p.pool.query for p in paths])[:, :, None]  # (M, U, 1)
+        weights = torch.softmax(torch.bmm(h, query).view(tokens.shape[:3]), dim=2)  # (M, B, T)
+        h = h.view(*tokens.shape[:3], -1)  # (M, B, T, U)
+        return torch.bmm(weights.flatten(0, 1)[:, None], h.flatten(0, 1)).view(
+            *tokens.shape[:2], -1)  # (M, B, U): Σ_t weight · token
+
+    @staticmethod
+    def _unique(path: UniquePath, encoder: nn.Module, missing: Tensor, x: Tensor,
+                mask: Tensor, generator: torch.Generator | None) -> Tensor:
+        """One modality's u (B, U): its own encoder (or the missing embedding) -> tokens ->
+        token MLP -> attention pooling."""
+        tokens = path.tokenizer.encode(encoder, x, generator)  # (B, T, F)
+        missing_tokens = path.tokenizer(missing[None].to(tokens.dtype))  # (1, T, F)
+        return path.pooled(torch.where(mask[:, None, None], tokens, missing_tokens))
 
     def masked_keep(self, batch: Batch, modality: str, g: torch.Generator) -> dict[str, Tensor]:
         """Per-token keep masks of one view: `modality` loses each token w.p. mask_ratio."""
@@ -179,7 +221,8 @@ class Coral(FusionMethod):
         """The randomness of a step, drawn before any encoding: the masked pair, then per
         view its augmented inputs and its token keep masks."""
         first, second = masked_pair(len(self.modalities), g)
-        return [View(self.augmented_inputs(batch, g), self.masked_keep(batch, masked, g))
+        scales = self.noise_scales(batch)  # the same for both views
+        return [View(self.augmented_inputs(batch, g, scales), self.masked_keep(batch, masked, g))
                 for masked in (self.modalities[first], self.modalities[second])]
 
     def loss(self, batch: Batch, generator: torch.Generator | None = None) -> dict[str, Tensor]:
@@ -201,25 +244,21 @@ class Coral(FusionMethod):
             keep if name == "view_full" else {m: both[m] for m in ms}
             for name, ms in shown.items()])  # (2B, V, F): the full view first
         z_views = self.head(fused)  # (2B, V, K)
-        uniques = [self.unique_heads[m](u) for m, u in self.uniques(x, both, g).items()]
-        z = torch.stack([z_views[:, 0], *uniques])  # (1 + M, 2B, K): s, u_a, u_b, ...
+        heads = [cast(nn.Sequential, self.unique_heads[m]) for m in self.modalities]
+        uniques = stacked.mlp(heads, self.unique_embeddings(x, both, g))  # (M, 2B, K)
+        z = torch.cat([z_views[:, 0][None], uniques])  # (1 + M, 2B, K): s, u_a, u_b, ...
         present = torch.stack([torch.stack(list(mask.values())).any(dim=0),
                                *mask.values()])  # (1 + M, B)
         ell = nt_xent_terms(z[:, :b], z[:, b:], o.temperature, present)  # (1 + M,)
-        counts = present.sum(dim=1).tolist()
         names = ["shared", *(f"unique_{m}" for m in self.modalities)]
-        terms = {name: ell[i] for i, name in enumerate(names) if counts[i] >= 2}
+        valid, terms = valid_terms(ell, present, names)
         ortho = orthogonality(z.unflatten(1, (2, b)), present)
-        total = o.ortho_weight * ortho
-        for term in terms.values():
-            total = total + term
-        if len(shown) > 1:
+        total = o.ortho_weight * ortho + (ell * valid).sum()
+        if len(shown) > 1:  # + the mean of the retrieval views' terms
             retrieval = self.view_terms(z_views, list(shown.values())[1:], list(shown)[1:], mask)
-            if retrieval:
-                total = total + torch.stack(list(retrieval.values())).mean()
+            total = total + retrieval.pop("loss")
             terms.update(retrieval)
-        terms["ortho"] = ortho  # reported unweighted
-        return {"loss": total, **{k: v.detach() for k, v in terms.items()}}
+        return {"loss": total, **terms, "ortho": ortho.detach()}  # ortho: unweighted
 
     def shared_views(self) -> dict[str, tuple[str, ...]]:
         """The shared path's views, name -> the modalities kept: the full view first, then,
@@ -241,9 +280,7 @@ class Coral(FusionMethod):
                                for ms in kept])  # (V - 1, B)
         ell_1 = nt_xent_terms(first[1:], second[:1], tau, present)  # (V - 1,)
         ell_2 = nt_xent_terms(second[1:], first[:1], tau, present)  # (V - 1,)
-        counts = present.sum(dim=1).tolist()
-        return {name: (ell_1[i] + ell_2[i]) / 2
-                for i, name in enumerate(names) if counts[i] >= 2}  # a contrast needs 2 rows
+        return mean_of_valid((ell_1 + ell_2) / 2, present, list(names))
 
     def features(self, batch: Batch) -> Tensor:
         parts = [self.full(batch), *self.uniques(batch.x, batch.mask).values()]

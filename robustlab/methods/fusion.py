@@ -24,8 +24,13 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from robustlab.data.batch import Batch
+from robustlab.methods import stacked
 from robustlab.methods.base import EncoderOptions, Method, OptionsT, Query
 from robustlab.methods.encoders import MLPEncoder
+from robustlab.methods.nt_xent import nt_xent, nt_xent_terms
+from robustlab.methods.stacked import stackable
+
+__all__ = ["FusionEncoder", "FusionMethod", "nt_xent", "nt_xent_terms"]  # + the re-exports
 
 
 class Block(nn.Module):
@@ -96,8 +101,11 @@ class Block(nn.Module):
         probe = torch.einsum("hd,hdf->fh", q, w_k) / math.sqrt(width // heads)  # (F, H)
         scores = (h.reshape(n * length, width) @ probe).view(n, length, heads)  # (N, S, H)
         scores = scores.permute(1, 0, 2)[:, :, None, :]  # (S, N, 1, H): softmax over dim 0
-        mask = attend.permute(2, 0, 1)[..., None]  # (S, N, G, 1)
-        weights = torch.softmax(torch.where(mask, scores, -torch.inf), dim=0)  # (S, N, G, H)
+        # a removed key's score + (−inf) gives the logits masking gives, and the backward
+        # of an add is a sum (no second masked pass)
+        hidden = torch.zeros(attend.shape, dtype=h.dtype, device=h.device).masked_fill_(
+            ~attend, -torch.inf).permute(2, 0, 1)[..., None]  # (S, N, G, 1)
+        weights = torch.softmax(scores + hidden, dim=0)  # (S, N, G, H)
         weights = weights.permute(1, 2, 3, 0).reshape(n, groups * heads, length)
         mean = torch.bmm(weights, h).view(n * groups, heads, width)  # (N·G, H, F)
         values = torch.bmm(mean.transpose(0, 1), w_v.transpose(1, 2))  # (H, N·G, dh)
@@ -159,6 +167,15 @@ class Tokenizer(nn.Module):
         return self.tokens(linear_after(encoder, self.linear, x, generator))
 
 
+def stacked_tokens(tokenizers: Sequence[Tokenizer], encoders: Sequence[MLPEncoder],
+                   x: Tensor) -> Tensor:
+    """Tokenizer m after encoder m on x[m], every modality in one pass: (M, B, d) ->
+    (M, B, T, F) (`Tokenizer.encode` of each, `stacked.linear_after`)."""
+    projected = stacked.linear_after(encoders, [t.linear for t in tokenizers], x)
+    position = torch.stack([t.position for t in tokenizers])[:, None]  # (M, 1, T, F)
+    return projected.view(*x.shape[:2], *tokenizers[0].shape) + position
+
+
 def linear_after(encoder: nn.Module, linear: nn.Linear, x: Tensor,
                  generator: torch.Generator | None = None) -> Tensor:
     """linear(encoder(x)). An `MLPEncoder` ends in a linear layer L, and linear ∘ L is one
@@ -194,9 +211,17 @@ class FusionEncoder(nn.Module):
     def tokenize(
         self, x: Mapping[str, Tensor], generator: torch.Generator | None = None
     ) -> dict[str, Tensor]:
-        """modality -> (B, T, F) tokens, for the modalities in `x`."""
-        return {m: cast(Tokenizer, self.tokenizers[m]).encode(self.encoders[m], v, generator)
-                for m, v in x.items()}  # m -> (B, T, F)
+        """modality -> (B, T, F) tokens, for the modalities in `x` (all in one batched pass
+        where their encoders allow it, `robustlab.methods.stacked`)."""
+        names = list(x)
+        tokenizers = [cast(Tokenizer, self.tokenizers[m]) for m in names]
+        encoders = [self.encoders[m] for m in names]
+        if stackable(encoders, [x[m] for m in names]):
+            tokens = stacked_tokens(tokenizers, cast(list[MLPEncoder], encoders),
+                                    torch.stack([x[m] for m in names]))  # (M, B, T, F)
+            return dict(zip(names, tokens.unbind(0), strict=True))
+        return {m: t.encode(e, x[m], generator)
+                for m, t, e in zip(names, tokenizers, encoders, strict=True)}
 
     def fuse(self, tokens: Mapping[str, Tensor], keep: Mapping[str, Tensor]) -> Tensor:
         """Z (B, F) over the modalities in `keep`; keep[m] is (B,) (whole modality) or (B, T)
@@ -230,83 +255,24 @@ def projection_head(width: int, out_dim: int) -> nn.Module:
     return nn.Sequential(nn.Linear(width, width), nn.ReLU(), nn.Linear(width, out_dim))
 
 
-def augment(
-    x: Tensor, present: Tensor, noise_std: float, mask_prob: float, generator: torch.Generator
-) -> Tensor:
-    """One augmented view of (B, d) features: Gaussian noise with per-feature std
-    `noise_std` × (the feature's std over the batch's `present` rows — missing rows hold no
-    data and must not set the scale), then each entry zeroed with prob `mask_prob`."""
-    dev = generator.device
+def noise_scale(x: Tensor, present: Tensor, noise_std: float) -> Tensor:
+    """The augmentation noise's per-feature std of (B, d) features -> (1, d): `noise_std` ×
+    the feature's std over the batch's `present` rows (missing rows hold no data and must
+    not set the scale); 0 when no row is present. Both augmented copies share it."""
     weight = present.to(x.dtype)[:, None] / present.sum().clamp_min(1)  # (B, 1): mean weights
     data = x.detach()
     mean = (data * weight).sum(dim=0, keepdim=True)  # (1, d) over the present rows only
     spread = (((data - mean) ** 2) * weight).sum(dim=0, keepdim=True).sqrt()  # (1, d)
-    scale = spread * noise_std  # (1, d); 0 when no row is present
+    return spread * noise_std
+
+
+def augment(x: Tensor, scale: Tensor, mask_prob: float, generator: torch.Generator) -> Tensor:
+    """One augmented view of (B, d) features: Gaussian noise with per-feature std `scale`
+    (1, d) (`noise_scale`), then each entry zeroed with prob `mask_prob`."""
+    dev = generator.device
     noise = torch.randn(x.shape, generator=generator, device=dev).to(x.device, x.dtype)
     keep = torch.rand(x.shape, generator=generator, device=dev) >= mask_prob
-    return (x + scale * noise) * keep.to(x.device, x.dtype)
-
-
-def nt_xent(z1: Tensor, z2: Tensor, temperature: float) -> Tensor:
-    """SimCLR's NT-Xent between two views (N, K): each row's positive is the same row of the
-    other view; negatives are every other row of both views. Mean over the 2N anchors."""
-    n = z1.shape[0]
-    z = F.normalize(torch.cat([z1, z2]), dim=-1, eps=1e-8)  # (2N, K)
-    sim = z @ z.T / temperature  # (2N, 2N)
-    sim = sim.masked_fill(torch.eye(2 * n, dtype=torch.bool, device=z.device), float("-inf"))
-    positive = torch.cat([torch.arange(n, 2 * n), torch.arange(n)]).to(z.device)  # (2N,)
-    return F.cross_entropy(sim, positive)
-
-
-def nt_xent_terms(z1: Tensor, z2: Tensor, temperature: float, rows: Tensor) -> Tensor:
-    """T NT-Xent terms in one batched pass: term t is `nt_xent(z1[t][rows[t]],
-    z2[t][rows[t]])`. z1 (T, N, K); z2 (T, N, K), or (1, N, K) for one partner view shared
-    by every term (its self-similarities are then formed once); rows (T, N) bool -> (T,).
-    A term with fewer than 2 rows (no negative to contrast with) is 0; the caller drops it.
-
-    The (2N, 2N) similarity matrix of a term is formed as its blocks: [z1·z1 | z1·z2] for
-    the anchors of z1 (row log-sum-exp), the z1·z2 block read by columns plus z2·z2 for
-    the anchors of z2. An entry pairing a row inside the term with one outside is hidden,
-    so every anchor inside sees only the term's rows, and one outside (weight 0) still sees
-    its own positive (no empty softmax, no NaN in any gradient)."""
-    t, n = rows.shape
-    a = F.normalize(z1, dim=-1, eps=1e-8)  # (T, N, K)
-    b = F.normalize(z2, dim=-1, eps=1e-8)  # (T or 1, N, K)
-    # similarities of unit vectors lie in [-1/τ, 1/τ]: shifted by the bound -1/τ inside
-    # the matmul, every exp(s − 1/τ) is <= 1 (see `_log_sum_exps`)
-    bound = 1.0 / temperature
-    shift = a.new_full((1, 1, 1), -bound)
-    keys = torch.cat([a, b.expand(t, -1, -1)], dim=1).transpose(1, 2)  # (T, K, 2N)
-    x = torch.baddbmm(shift, a, keys, alpha=bound)  # (T, N, 2N) = [a·a | a·b]/τ − 1/τ
-    y = torch.baddbmm(shift, b, b.transpose(1, 2), alpha=bound)  # (T or 1, N, N) b·b
-    x[:, :, :n].diagonal(dim1=1, dim2=2).fill_(-torch.inf)  # in place: bmm's backward
-    y.diagonal(dim1=1, dim2=2).fill_(-torch.inf)  # needs only its inputs
-    if not bool(rows.all()):
-        hide = rows[:, :, None] ^ rows[:, None, :]  # (T, N, N): one row in, one out
-        x.masked_fill_(hide.repeat(1, 1, 2), -torch.inf)
-        y = y.masked_fill(hide, -torch.inf)  # now (T, N, N)
-    positive = ((a * b).sum(dim=-1) - 1.0) * bound  # (T, N), shifted as x
-    lse_a, lse_b = _log_sum_exps(x, y, bound)  # (T, N) each, shifted
-    weight = rows.to(positive.dtype)
-    ell = (lse_a + lse_b - 2 * positive) * weight  # (T, N): both anchors of each pair
-    return ell.sum(dim=1) / (2 * weight.sum(dim=1)).clamp_min(1.0)  # (T,)
-
-
-def _log_sum_exps(x: Tensor, y: Tensor, bound: float) -> tuple[Tensor, Tensor]:
-    """Log-sum-exps of the anchors of z1 (rows of x) and of z2 (columns of x's second block
-    with the rows of y), -> (T, N) each; x and y are similarities minus `bound` = 1/τ.
-
-    Every shifted entry lies in [-2/τ, 0], so exp needs no per-row maximum: one exp per
-    entry serves both the row and the column sums. That holds while exp(−2/τ) is a normal
-    number of the dtype (τ ≳ 0.026 in float32); below, the max-shifted logsumexp."""
-    x, y = (t.float() if t.dtype in (torch.float16, torch.bfloat16) else t for t in (x, y))
-    n = y.shape[-1]
-    if 2 * bound > -math.log(torch.finfo(x.dtype).tiny) - 10:
-        return torch.logsumexp(x, dim=2), torch.logaddexp(
-            torch.logsumexp(x[:, :, n:], dim=1), torch.logsumexp(y, dim=2))
-    ex, ey = x.exp(), y.exp()  # hidden entries (-inf) give 0
-    # column sums of all of x, then the second block's: no slice of ex to scatter back into
-    return ex.sum(dim=2).log(), (ex.sum(dim=1)[:, n:] + ey.sum(dim=2)).log()
+    return torch.addcmul(x, scale, noise).mul_(keep.to(x.device))
 
 
 class FusionMethod(Method):
@@ -344,10 +310,17 @@ class FusionMethod(Method):
                                     options.fusion_layers, options.num_tokens)
         self.head = projection_head(options.fusion_dim, options.proj_dim)
 
-    def augmented_inputs(self, batch: Batch, g: torch.Generator) -> dict[str, Tensor]:
-        """One augmented copy of the batch's inputs (m -> (B, d_m)), drawn from `g`."""
-        o = self.options
-        return {m: augment(v, batch.mask[m], o.noise_std, o.mask_prob, g)
+    def noise_scales(self, batch: Batch) -> dict[str, Tensor]:
+        """m -> the augmentation noise's per-feature std (1, d_m) for this batch."""
+        return {m: noise_scale(v, batch.mask[m], self.options.noise_std)
+                for m, v in batch.x.items()}
+
+    def augmented_inputs(self, batch: Batch, g: torch.Generator,
+                         scales: Mapping[str, Tensor] | None = None) -> dict[str, Tensor]:
+        """One augmented copy of the batch's inputs (m -> (B, d_m)), drawn from `g`; `scales`
+        (`noise_scales` of the batch) are computed when not given."""
+        scales = self.noise_scales(batch) if scales is None else scales
+        return {m: augment(v, scales[m], self.options.mask_prob, g)
                 for m, v in batch.x.items()}
 
     def project(self, z: Tensor) -> Tensor:

@@ -1,12 +1,15 @@
 """Every statistic the report shows, computed once from the predictions frame.
 
 The report's settings come from the manifest's resolved study spec (`study.report`: slices,
-alpha, correction, and optionally reference, min_slice_size, n_resamples); each statistic gets
-its own generator spawned from the report seed, so adding a section never changes the numbers
-of another. Families: the per-condition pairwise table is confirmatory (the study's correction,
-Holm by default; `none` reports raw p-values there); the per-slice pairwise table is an
-exploratory screen (Benjamini–Hochberg); hidden failures use the study's correction, and Holm
-when the study says `none` — a search over every slice is never reported uncorrected.
+alpha, correction, contrasts, margin, seed_variance, and optionally reference, min_slice_size,
+n_resamples); each statistic gets its own generator spawned from the report seed, so adding a
+section never changes the numbers of another. Families: the declared contrasts are the
+confirmatory family (`verdicts`: better / worse / equivalent / undecided, family-wise error α
+by Bonferroni, or per contrast with `correction: none`); every pair of every condition and
+every slice is an exploratory screen (Benjamini–Hochberg); a hidden failure needs a contrast
+the verdicts called (the average difference) reversed on a slice, corrected over the called
+contrasts' slices with the study's correction (Holm when it says `none`) — a search over every
+slice is never reported uncorrected.
 
 Pairwise intervals are at level 1 − alpha so that "interval excludes 0" and "p < alpha" are the
 same statement (docs/statistics.md). Effective robustness is withheld for methods whose clean
@@ -48,6 +51,11 @@ class Settings:
     min_slice_size: int = 30
     n_resamples: int = 10_000
     seed: int = 0  # the report seed: fixes every bootstrap interval
+    contrasts: tuple[stats.Contrast, ...] = ()  # resolved; empty: no predictions to resolve
+    declared: bool = False  # the study declared its contrasts (else the default family)
+    margin: float = 0.02
+    pool_seeds: bool = True
+    design: Any = None  # stats.until_decided.Design of a sequential final phase, else None
 
 
 @dataclass(frozen=True)
@@ -56,7 +64,8 @@ class Analysis:
 
     settings: Settings
     accuracy: pl.DataFrame  # by condition
-    pairwise: pl.DataFrame  # by condition; confirmatory family
+    pairwise: pl.DataFrame  # by condition; every pair, exploratory (BH)
+    verdicts: stats.VerdictTable  # the declared contrasts: the confirmatory family
     slice_pairwise: pl.DataFrame | None  # by condition, slice_column, slice_value; BH screen
     curves: pl.DataFrame
     robustness: pl.DataFrame  # with clean_ci_low and er_note (the near-chance guard)
@@ -67,6 +76,7 @@ class Analysis:
     # as strings (bins as their labels), in display order per column (`value_order`)
     slice_accuracy: pl.DataFrame | None = None
     value_order: dict[str, list[str]] | None = None
+    sequential: Any = None  # stats.until_decided.Outcome when the seeds were added until decided
 
 
 def settings_from(results: Results, seed: int = 0) -> Settings:
@@ -95,9 +105,54 @@ def settings_from(results: Results, seed: int = 0) -> Settings:
         slices = parse_slices(spec.get("slices"), results.predictions, where)
     except ValueError as err:
         raise ReportInputError(str(err)) from err
+    margin = _number(spec, "margin", 0.02, where)
+    if not 0.0 < margin < 1.0:
+        raise ReportInputError(f"{where}.margin must be in (0, 1), got {margin}")
+    pooling = spec.get("seed_variance", "pooled")
+    if pooling not in ("pooled", "separate"):
+        raise ReportInputError(f"{where}.seed_variance must be 'pooled' or 'separate', "
+                               f"got {pooling!r}")
+    declared = spec.get("contrasts") or []
     return Settings(slices=slices, alpha=alpha,
                     correction=cast(StudyCorrection, correction), reference=reference,
-                    min_slice_size=min_size, n_resamples=n_resamples, seed=seed)
+                    min_slice_size=min_size, n_resamples=n_resamples, seed=seed,
+                    contrasts=_contrasts(results, declared, where), declared=bool(declared),
+                    margin=margin, pool_seeds=pooling == "pooled",
+                    design=_design(results.study.get("final"), where.replace("report", "final")))
+
+
+def _design(final: Any, where: str) -> Any:
+    """The sequential design of `study.final.until_decided`, or None."""
+    from robustlab.stats.until_decided import Design
+
+    if not isinstance(final, dict) or not final.get("until_decided"):
+        return None
+    u = final["until_decided"]
+    try:
+        return Design(tuple(int(s) for s in final.get("seeds", [0, 1, 2])), int(u["max_seeds"]),
+                      int(u.get("step", 2)), u.get("spending", "obrien_fleming"))
+    except (KeyError, TypeError, ValueError) as err:
+        raise ReportInputError(f"{where}.until_decided: not a valid design ({err})") from err
+
+
+def _contrasts(results: Results, declared: Any, where: str) -> tuple[stats.Contrast, ...]:
+    """The confirmatory family, resolved against the study's variants (the manifest's order,
+    so a variant without predictions still counts) and the conditions of the predictions."""
+    if not isinstance(declared, list):
+        raise ReportInputError(f"{where}.contrasts must be a list, got {declared!r}")
+    order = results.manifest.get("method_order")
+    recorded = results.manifest.get("methods")
+    if not (isinstance(order, list) and order):
+        order = list(recorded) if isinstance(recorded, dict) else []
+    variants = [*order, *(m for m in results.methods if m not in order)]
+    table = results.predictions.select("condition", "cond_op", "cond_modality",
+                                       "cond_level").unique(maintain_order=True)
+    info = [stats.ConditionInfo(r["condition"], r["cond_op"], r["cond_modality"],
+                                float(r["cond_level"])) for r in table.iter_rows(named=True)]
+    try:
+        return tuple(stats.resolve_contrasts(declared, variants, info, f"{where}.contrasts"))
+    except stats.ContrastError as err:
+        raise ReportInputError(str(err)) from err
 
 
 def _number(spec: dict[str, Any], key: str, default: float, where: str) -> float:
@@ -118,6 +173,7 @@ def analyse(results: Results, settings: Settings) -> Analysis:
     gens = [np.random.default_rng(q) for q in np.random.SeedSequence(s.seed).spawn(7)]
     slice_pairwise = hidden = slice_accuracy = order = None
     corrected: stats.Correction = "holm" if s.correction == "none" else s.correction
+    verdicts, sequential = _verdicts(results, s)
     if s.slices:
         names = [spec.column for spec in s.slices]
         sliced, order = with_bins(pred, s.slices)
@@ -127,14 +183,16 @@ def analyse(results: Results, settings: Settings) -> Analysis:
         slice_accuracy = stats.accuracy_table(stacked, by, rng=gens[6],
                                               n_resamples=s.n_resamples)
         hidden = stats.hidden_failures(sliced, names, alpha=s.alpha,
-                                       correction=corrected, min_slice_size=s.min_slice_size)
+                                       correction=corrected, min_slice_size=s.min_slice_size,
+                                       decided=_called(verdicts))
     accuracy = stats.accuracy_table(pred, ["condition"], rng=gens[0], n_resamples=s.n_resamples)
     chance = chance_level(results)
     return Analysis(
         settings=s,
         accuracy=accuracy,
-        pairwise=_raw_p_if_uncorrected(
-            stats.pairwise_table(pred, ["condition"], alpha=s.alpha, correction=corrected), s),
+        pairwise=stats.pairwise_table(pred, ["condition"], alpha=s.alpha, correction="bh"),
+        verdicts=verdicts,
+        sequential=sequential,
         slice_pairwise=slice_pairwise,
         curves=stats.curve_table(pred, rng=gens[3], n_resamples=s.n_resamples),
         robustness=stats.guard_effective_robustness(
@@ -150,18 +208,52 @@ def analyse(results: Results, settings: Settings) -> Analysis:
     )
 
 
+def _called(verdicts: stats.VerdictTable) -> dict[tuple[str, str, str], float]:
+    """{(condition, a, b): Bonferroni-adjusted p} of the contrasts called better or worse."""
+    t = verdicts.table
+    if t.height == 0:
+        return {}
+    called = t.filter(pl.col("verdict").is_in(["better", "worse"]))
+    return {(r["condition"], r["method_a"], r["method_b"]):
+            min(1.0, r["p_diff"] * verdicts.alpha / r["level"])
+            for r in called.iter_rows(named=True)}
+
+
+def _verdicts(results: Results, s: Settings) -> tuple[stats.VerdictTable, Any]:
+    """The declared contrasts' verdicts: one look at every seed for a fixed design; for a
+    sequential one, the looks replayed from the predictions (the decisions the study made)."""
+    from robustlab.stats.until_decided import replay
+
+    family_error: stats.FamilyError = "none" if s.correction == "none" else "fwer"
+    if s.design is None:
+        return stats.verdict_table(results.predictions, s.contrasts, margin=s.margin,
+                                   alpha=s.alpha, pool_seeds=s.pool_seeds,
+                                   family_error=family_error), None
+    outcome = replay(results.predictions, s.contrasts, s.design, margin=s.margin, alpha=s.alpha,
+                     family_error=family_error, pool_seeds=s.pool_seeds,
+                     attempted=_failed_seeds(results))
+    last = outcome.tables[-1] if outcome.tables else None
+    table = stats.VerdictTable(outcome.table, outcome.family_size, s.alpha, s.margin,
+                               last.pooled if last else None, family_error)
+    return table, outcome
+
+
+def _failed_seeds(results: Results) -> dict[str, set[int]]:
+    """Final runs the manifest records as ended without predictions."""
+    out: dict[str, set[int]] = {}
+    methods = results.manifest.get("methods", {})
+    for name, record in (methods.items() if isinstance(methods, dict) else []):
+        finals = record.get("finals", {}) if isinstance(record, dict) else {}
+        for seed, info in (finals.items() if isinstance(finals, dict) else []):
+            if isinstance(info, dict) and "error" in info and str(seed).isdigit():
+                out.setdefault(name, set()).add(int(seed))
+    return out
+
+
 def _clean_accuracy(pred: pl.DataFrame, accuracy: pl.DataFrame) -> pl.DataFrame:
     """The accuracy table's rows of the clean condition (empty when there is none)."""
     clean = pred.filter(pl.col("cond_op") == "clean")["condition"].unique().to_list()
     return accuracy.filter(pl.col("condition").is_in(clean)).select("method", "ci_low")
-
-
-def _raw_p_if_uncorrected(table: pl.DataFrame, s: Settings) -> pl.DataFrame:
-    """With `correction: none`, the "corrected" p of the confirmatory table is the raw p."""
-    if s.correction != "none":
-        return table
-    return table.with_columns(p_adjusted=pl.col("p_value"),
-                              significant=pl.col("p_value") < s.alpha)
 
 
 def _stack_slices(pred: pl.DataFrame, slices: list[str]) -> pl.DataFrame:

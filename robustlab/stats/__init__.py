@@ -1,5 +1,5 @@
 """robustlab.stats: intervals and tests for accuracies and paired differences, corrections,
-robustness metrics, hidden failures.
+robustness metrics, hidden failures, and the three-way verdicts of declared contrasts.
 
 Pure numpy/scipy/polars; every random function takes an explicit `numpy.random.Generator`.
 What each number means and which procedure makes it: docs/statistics.md.
@@ -7,6 +7,8 @@ What each number means and which procedure makes it: docs/statistics.md.
 
 from robustlab.stats.binomial import clopper_pearson, score_p, tango
 from robustlab.stats.bootstrap import Interval, paired_bootstrap_ci, paired_bootstrap_cis
+from robustlab.stats.contrasts import ConditionInfo, Contrast, ContrastError
+from robustlab.stats.contrasts import resolve as resolve_contrasts
 from robustlab.stats.correction import Correction, adjust, benjamini_hochberg, holm
 from robustlab.stats.curves import curve_table, robustness_table
 from robustlab.stats.frames import accuracy_table, pairwise_table
@@ -19,12 +21,20 @@ from robustlab.stats.robustness import (
     guard_effective_robustness,
     relative_robustness,
 )
+from robustlab.stats.simulate import StudyModel, simulate
+from robustlab.stats.verdict_table import FamilyError, VerdictTable, verdict_table
 
 __all__ = [
     "Comparison",
+    "ConditionInfo",
+    "Contrast",
+    "ContrastError",
     "Correction",
+    "FamilyError",
     "Interval",
     "McNemar",
+    "StudyModel",
+    "VerdictTable",
     "accuracy_ci",
     "accuracy_cis",
     "accuracy_table",
@@ -44,7 +54,10 @@ __all__ = [
     "paired_comparisons",
     "pairwise_table",
     "relative_robustness",
+    "resolve_contrasts",
     "robustness_table",
     "score_p",
+    "simulate",
     "tango",
+    "verdict_table",
 ]

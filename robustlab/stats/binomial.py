@@ -80,12 +80,21 @@ def tango(
 
     The interval is {Δ₀ : |z(Δ₀)| ≤ z_{1−α/2}}; it never has zero width for n ≥ 1.
     """
-    z_crit = ndtri(1.0 - _alpha(level) / 2.0)
-    n10, n01, n = np.broadcast_arrays(*(np.asarray(v, dtype=np.float64) for v in (n10, n01, n)))
+    low, high = tango_bounds(n10, n01, n, ndtri(1.0 - _alpha(level) / 2.0))
+    return low, high, score_p(n10, n01)
+
+
+def tango_bounds(
+    n10: np.ndarray, n01: np.ndarray, n: np.ndarray, z_crit: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """(low, high) = {Δ₀ : |z(Δ₀)| ≤ z_crit}; z_crit broadcasts (one critical value per
+    slice, e.g. each contrast's corrected level)."""
+    n10, n01, n, z_crit = np.broadcast_arrays(
+        *(np.asarray(v, dtype=np.float64) for v in (n10, n01, n, z_crit)))
     est = (n10 - n01) / n
     low = _root(n10, n01, n, z_crit, np.full(est.shape, -1.0), est.copy())
     high = _root(n10, n01, n, -z_crit, est.copy(), np.full(est.shape, 1.0))
-    return low, high, score_p(n10, n01)
+    return low, high
 
 
 def score_p(n10: np.ndarray, n01: np.ndarray) -> np.ndarray:

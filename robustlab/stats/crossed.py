@@ -26,9 +26,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.stats import chi2
 from scipy.stats import t as student
 
 _BISECTIONS = 60  # on log(α) ∈ [-700, 0]: resolves p to ~1e-15 relative
+DF_LEVEL = 0.95  # the terms' upper confidence limit the df are computed at (upper_weights)
 
 
 @dataclass(frozen=True)
@@ -121,7 +123,20 @@ def satterthwaite(var: np.ndarray, df: np.ndarray) -> np.ndarray:
         return np.where(den > 0, total**2 / den, np.inf)
 
 
-def _cochran_cox(var: np.ndarray, df: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+def upper_weights(var: np.ndarray, df: np.ndarray, level: float = DF_LEVEL) -> np.ndarray:
+    """The terms at their upper `level` confidence limits (df·v/χ²_{1−level}(df); inf df
+    unchanged), for a Satterthwaite df only. A 2-df seed variance that happens to come out
+    small would otherwise hand the test the example term's hundreds of df exactly when the
+    estimate is least trustworthy: in the far tail a corrected level lives in, that made the
+    test reject up to 17 times too often (docs/statistics.md). The verdicts use it
+    (`components.variance`); the exploratory tables' test here, at α = 0.05, does not."""
+    finite = np.isfinite(df) & (df > 0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        scaled = df * var / chi2.ppf(1.0 - level, np.where(finite, df, 1.0))
+    return np.where(finite, scaled, var)
+
+
+def cochran_cox(var: np.ndarray, df: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     """(G,) Cochran–Cox critical value at two-sided level alpha (G,): Σ_k v_k t_k / Σ_k v_k."""
     q = student.isf(alpha[:, None] / 2.0, df)  # (G, K); df = inf gives the normal quantile
     total = var.sum(axis=1)
@@ -142,22 +157,23 @@ def crossed_t(
     df = satterthwaite(c.var, c.df)
     cc = np.asarray((c.df < 2).any(axis=1))  # by design (a 2-seed method), not by the data
     alpha = np.full(se.shape, 1.0 - level)
-    crit = np.where(cc, _cochran_cox(c.var, c.df, alpha), student.isf(alpha / 2.0, df))
+    crit = np.where(cc, cochran_cox(c.var, c.df, alpha), student.isf(alpha / 2.0, df))
     with np.errstate(invalid="ignore", divide="ignore"):
         stat = np.abs(c.estimate) / se
     p = 2.0 * student.sf(stat, df)
     if cc.any():  # the bisection only where Cochran–Cox applies
-        p[cc] = _cochran_cox_p(take(c, cc), stat[cc])
+        p[cc] = cochran_cox_p(c.var[cc], c.df[cc], stat[cc])
     p = np.where(se > 0, p, np.where(c.estimate == 0, 1.0, 0.0))  # no spread at all
     return np.asarray(c.estimate - crit * se), np.asarray(c.estimate + crit * se), p, df, cc
 
 
-def _cochran_cox_p(c: Components, stat: np.ndarray) -> np.ndarray:
-    """(G,) the α at which the Cochran–Cox critical value equals |t| (it falls as α grows)."""
+def cochran_cox_p(var: np.ndarray, df: np.ndarray, stat: np.ndarray) -> np.ndarray:
+    """(G,) the two-sided α at which the Cochran–Cox critical value of the terms `var` (G, K)
+    with `df` equals |t| = stat (the critical value falls as α grows): bisection on log α."""
     lo, hi = np.full(stat.shape, -700.0), np.zeros(stat.shape)  # log α
     for _ in range(_BISECTIONS):
         mid = (lo + hi) / 2.0
-        above = _cochran_cox(c.var, c.df, np.exp(mid)) > stat  # crit too high: α too small
+        above = cochran_cox(var, df, np.exp(mid)) > stat  # crit too high: α too small
         lo, hi = np.where(above, mid, lo), np.where(above, hi, mid)
     return np.minimum(1.0, np.exp(hi))
 

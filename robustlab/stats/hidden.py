@@ -5,8 +5,10 @@ least `min_slice_size` examples, Δ_slice = acc_a − acc_b is tested with the s
 the pairwise table (`paired`: Tango's score test for one seed, the crossed seed × example test
 with several). Two families, each corrected with `correction`:
 
-- aggregate: Δ over the whole condition, for every (condition, pair) — the confirmatory family
-  of the pairwise table by condition, so "significant on average" means the same thing there;
+- aggregate: Δ over the whole condition, for every (condition, pair), corrected over that
+  family; or, when the study's verdicts are passed (`decided`, what the report does), exactly
+  the declared contrasts they called better or worse — "significant on average" then means the
+  confirmatory answer, and only those pairs' slices form the corrected slice family;
 - slice: every (condition, pair, slice) tested, whatever its sign, so selecting the
   opposite-sign ones afterwards does not shrink the family.
 
@@ -24,6 +26,7 @@ against several others".
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -160,9 +163,15 @@ def hidden_failures(
     correction: Correction = "holm",
     min_slice_size: int = 30,
     level: float | None = None,
+    decided: Mapping[tuple[str, str, str], float] | None = None,
 ) -> pl.DataFrame:
     """Hidden failures and slices worth a look (module docstring), one row per (condition, pair,
     slice); intervals at `level` (default 1 − alpha).
+
+    decided: {(condition, a, b): adjusted p} of the contrasts a confirmatory family called
+    different (the study's verdicts). Given, "wins on average" means exactly that verdict —
+    a pair the family did not call is not a hidden-failure candidate, and only the called
+    pairs' slices form the corrected slice family; every reversal still gets its BH q-value.
 
     Columns: condition, slice_column, slice_value (as string), aliases (other names of the same
     examples, "; "-joined), kind ("hidden_failure" | "worth_a_look"), finding (group id),
@@ -177,10 +186,18 @@ def hidden_failures(
     if not tests:
         return pl.DataFrame(schema=_TYPES).select(COLUMNS)
     agg = compare(concat(aggregate), level)
-    agg_adj = adjust(np.array([c.p_value for c in agg]), correction)
+    if decided is None:
+        agg_adj = adjust(np.array([c.p_value for c in agg]), correction)
+    else:
+        agg_adj = np.array([_called(decided, pair) for pair in pairs])
     res = compare(concat(parts), level)
     p = np.array([c.p_value for c in res])
-    p_adj, q = adjust(p, correction), benjamini_hochberg(p)
+    family = np.array([agg_adj[t.pair] < alpha for t in tests]) if decided is not None \
+        else np.ones(len(tests), dtype=bool)
+    p_adj = np.ones(p.shape)
+    if family.any():
+        p_adj[family] = adjust(p[family], correction)
+    q = benjamini_hochberg(p)
     sign = np.array([np.sign(agg[t.pair].estimate) * np.sign(r.estimate)
                      for t, r in zip(tests, res, strict=True)])
     reversed_ = sign < 0
@@ -190,6 +207,13 @@ def hidden_failures(
                     HIDDEN if hidden[i] else LOOK)
             for i in np.flatnonzero(hidden | look)]
     return _frame(_group(rows, method_order(pred)))
+
+
+def _called(decided: Mapping[tuple[str, str, str], float], pair: tuple[str, str, str]
+            ) -> float:
+    """The verdict family's adjusted p of a pair (either orientation); 1 when not called."""
+    cond, a, b = pair
+    return float(decided.get((cond, a, b), decided.get((cond, b, a), 1.0)))
 
 
 def _record(t: _Test, pairs: list[tuple[str, str, str]], agg: list[Comparison],

@@ -49,10 +49,11 @@ def describe_plan(plan: Plan) -> str:
               f"estimated tuning trials: {plan.total_trials} "
               f"(<= {plan.total_trials * b.epochs} epochs)",
               f"final runs: {plan.total_final_runs} "
-              f"({len(plan.variants)} variants x seeds {spec.final.seeds})",
+              f"({len(plan.variants)} variants x seeds {spec.final.seeds})" + _until(plan),
               f"train-time perturbation: {_describe_op(plan.train_perturbation)}",
               f"grid: {len(plan.conditions)} conditions (clean + {len(plan.conditions) - 1})"]
     lines += [f"  {c.id}" for c in plan.conditions[1:]]
+    lines += _describe_contrasts(plan)
     rows = plan.total_final_runs * len(plan.conditions) * len(data.split("test"))
     r = spec.resources
     lines += [f"plugins: {_describe_plugins(plan)}",
@@ -60,6 +61,41 @@ def describe_plan(plan: Plan) -> str:
               f"resources per trial: cpu {r.cpu:g}, gpu {r.gpu}, concurrency {r.concurrency} "
               f"(checked against the cluster at start)"]
     return "\n".join(lines)
+
+
+def _until(plan: Plan) -> str:
+    """", then seeds until decided: …" for a sequential final phase."""
+    u = plan.spec.final.until_decided
+    if u is None:
+        return ""
+    from robustlab.study.sequential import design_of
+
+    design = design_of(plan)
+    assert design is not None
+    looks = design.looks()
+    extra = (looks[-1] - looks[0]) * len(plan.variants)
+    return (f", then seeds until decided: looks at {', '.join(map(str, looks))} seeds, "
+            f"{u.spending} spending, at most {extra} more runs")
+
+
+def _describe_contrasts(plan: Plan) -> list[str]:
+    """The confirmatory family: its questions and size, and the level each contrast gets."""
+    from robustlab.stats.contrasts import ConditionInfo, resolve
+
+    report = plan.spec.report
+    info = [ConditionInfo(c.id, c.op, c.modality, c.level) for c in plan.conditions]
+    family = resolve([c.model_dump() for c in report.contrasts], [v.name for v in plan.variants],
+                     info)
+    if not family:
+        return ["confirmatory contrasts: none (fewer than two variants)"]
+    level = (f"each at α/{len(family)} = {report.alpha / len(family):.2g} (Bonferroni)"
+             if report.correction != "none" else f"each at α = {report.alpha:g} (uncorrected)")
+    lines = [f"confirmatory contrasts: {len(family)}, {level}; margin ±{report.margin:g}"]
+    questions: dict[str, int] = {}
+    for c in family:
+        for q in c.questions:
+            questions[q] = questions.get(q, 0) + 1
+    return lines + [f"  {n} x {q}" for q, n in questions.items()]
 
 
 def short(value: object) -> str:

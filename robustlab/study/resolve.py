@@ -83,9 +83,23 @@ def _resolve(spec: StudySpec, source: Path) -> Plan:
     conditions = tuple(expand_grid(spec.eval_grid, modalities))
     _check_bank_target(task, dataset, conditions)
     check_slices(spec.report.slices, dataset, conditions)
+    check_contrasts(spec, variants, conditions)
     return Plan(spec=spec, source=source, data=data, dataset=dataset, encoder=encoder,
                 task=task, train=train, variants=variants, conditions=conditions,
                 train_perturbation=train_op, modalities=modalities)
+
+
+def check_contrasts(spec: StudySpec, variants: tuple[Variant, ...],
+                    conditions: tuple[Condition, ...]) -> None:
+    """`report.contrasts` against the study's variants and conditions (robustlab.stats)."""
+    from robustlab.stats.contrasts import ConditionInfo, ContrastError, resolve
+
+    entries = [c.model_dump() for c in spec.report.contrasts]
+    info = [ConditionInfo(c.id, c.op, c.modality, c.level) for c in conditions]
+    try:
+        resolve(entries, [v.name for v in variants], info)
+    except ContrastError as err:
+        raise SpecError(str(err)) from None
 
 
 def build_data(raw: dict[str, Any], source: Path) -> Any:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -50,7 +51,7 @@ from robustlab.study.adequacy import assess_study, search_ranges, trials_with_ad
 from robustlab.study.plugins import plugins_used
 from robustlab.study.progress import StudyProgress
 from robustlab.study.resolve import Plan, Variant
-from robustlab.study.units import UnitStore
+from robustlab.study.units import Unit, UnitStore
 from robustlab.tune.cluster import ClusterInfo, Resources, connect, local_machine, plan_resources
 from robustlab.tune.trainable import TrialSpec
 
@@ -99,7 +100,9 @@ def run_study(plan: Plan, options: RunOptions) -> Path:
             tuned = {v.name: _tune(plan, v, resources, out, store, progress)
                      for v in plan.variants}
             atomic_write_parquet(_all_trials(tuned), out / TRIALS_FILE)
-            finals = _finals(plan, tuned, resources, store, progress)
+            finals, sequential = _finals(plan, tuned, resources, store, progress)
+        if sequential is not None:
+            base = {**base, "sequential": sequential}
         return _finish(plan, out, base, started, tuned, finals, store, progress)
 
 
@@ -114,7 +117,7 @@ def _finish(plan: Plan, out: Path, base: dict[str, Any], started: datetime,
             tuned: dict[str, _Tuned], finals: dict[tuple[str, int], dict[str, Any]],
             store: UnitStore, progress: StudyProgress) -> Path:
     """Predictions, budget adequacy, the manifest and the report, once every run is done."""
-    predictions = _collect_predictions(plan, store)
+    predictions = _collect_predictions(plan, store, store.load)
     check_predictions(predictions, str(out / PREDICTIONS_FILE))
     files = {PREDICTIONS_FILE: atomic_write_parquet(predictions, out / PREDICTIONS_FILE)}
     progress.note(f"predictions.parquet: {predictions.height:,} rows")
@@ -204,26 +207,64 @@ def _final_key(variant: str, seed: int) -> str:
 
 
 def _finals(plan: Plan, tuned: dict[str, _Tuned], resources: Resources, store: UnitStore,
-            progress: StudyProgress) -> dict[tuple[str, int], dict[str, Any]]:
-    """Run every missing (variant, seed) as a Ray task; returns each run's info."""
+            progress: StudyProgress) -> tuple[dict[tuple[str, int], dict[str, Any]],
+                                              dict[str, Any] | None]:
+    """Every (variant, initial seed) as a Ray task, then, with `final.until_decided`, the
+    looks of the sequential phase (study/sequential.py). Returns each run's info and the
+    manifest's `sequential` record (None for a fixed design)."""
+    from robustlab.study import sequential
+
+    infos: dict[tuple[str, int], dict[str, Any]] = {}
+    first = [(v.name, seed) for v in plan.variants for seed in plan.spec.final.seeds]
+    progress.start_finals(plan.total_final_runs, sum(_finished(store, v, s) for v, s in first))
+    _run_finals(plan, tuned, resources, store, progress, first, infos)
+    if sequential.design_of(plan) is None:
+        return infos, None
+
+    def train(runs: list[tuple[str, int]]) -> None:
+        progress.start_finals(len(runs), sum(_finished(store, v, s) for v, s in runs))
+        _run_finals(plan, tuned, resources, store, progress, runs, infos)
+
+    # store.read: a damaged unit is left out of a look, which then asks for it: it is redone
+    record = sequential.run_until_decided(
+        plan, lambda: _collect_predictions(plan, store, store.read), lambda: _failed_runs(infos),
+        train, progress.note)
+    return infos, record
+
+
+def _finished(store: UnitStore, variant: str, seed: int) -> bool:
+    return store.sidecar(_final_key(variant, seed)).is_file()
+
+
+def _failed_runs(infos: dict[tuple[str, int], dict[str, Any]]) -> dict[str, set[int]]:
+    """Seeds whose final run ended without predictions (diverged, or nothing to retrain)."""
+    failed: dict[str, set[int]] = {}
+    for (name, seed), info in infos.items():
+        if "error" in info:
+            failed.setdefault(name, set()).add(seed)
+    return failed
+
+
+def _run_finals(plan: Plan, tuned: dict[str, _Tuned], resources: Resources, store: UnitStore,
+                progress: StudyProgress, runs: list[tuple[str, int]],
+                infos: dict[tuple[str, int], dict[str, Any]]) -> None:
+    """Run every missing (variant, seed) of `runs` as a Ray task; record each run's info."""
     import ray
 
     from robustlab.study.finals import final_run
 
-    infos: dict[tuple[str, int], dict[str, Any]] = {}
+    variants = {v.name: v for v in plan.variants}
     todo = []
-    for v in plan.variants:
-        for seed in plan.spec.final.seeds:
-            done = store.read(_final_key(v.name, seed))
-            if done is not None:
-                infos[(v.name, seed)] = done.record
-            elif tuned[v.name].best_config is None:
-                infos[(v.name, seed)] = {"error": "no successful tuning trial"}
-            else:
-                todo.append((v, seed))
-    progress.start_finals(plan.total_final_runs, plan.total_final_runs - len(todo))
+    for name, seed in runs:
+        done = store.read(_final_key(name, seed))
+        if done is not None:
+            infos[(name, seed)] = done.record
+        elif tuned[name].best_config is None:
+            infos[(name, seed)] = {"error": "no successful tuning trial"}
+        else:
+            todo.append((variants[name], seed))
     task = ray.remote(final_run).options(num_cpus=resources.cpu, num_gpus=resources.gpu)
-    data = ray.put(plan.dataset)
+    data = ray.put(plan.dataset) if todo else None
     pending = {task.remote(v.name, trial_spec(plan, v, resources),
                            tuned[v.name].best_config or {}, data, seed, plan.conditions,
                            plan.spec.seed): (v.name, seed)
@@ -237,15 +278,23 @@ def _finals(plan: Plan, tuned: dict[str, _Tuned], resources: Resources, store: U
         store.write(_final_key(name, seed), outcome.info, payloads)
         infos[(name, seed)] = outcome.info
         progress.final_done(f"{name} seed {seed}")
-    return infos
 
 
-def _collect_predictions(plan: Plan, store: UnitStore) -> pl.DataFrame:
+def _seeds_run(store: UnitStore, variant: str) -> list[int]:
+    """The seeds of `variant` whose final run finished (its unit's sidecar exists), sorted."""
+    folder = store.root / "finals" / variant
+    return sorted(int(p.stem[4:]) for p in folder.glob("seed*.json") if p.stem[4:].isdigit())
+
+
+def _collect_predictions(plan: Plan, store: UnitStore,
+                         read: Callable[[str], Unit | None]) -> pl.DataFrame:
+    """Every final unit's predictions. `read`: `store.load` once the runs are done (a unit
+    damaged since raises UnitDamaged: exit 2, and a rerun redoes it), `store.read` between
+    the looks of the sequential phase (a damaged unit is left out, and its look redoes it)."""
     frames = []
     for v in plan.variants:
-        for seed in plan.spec.final.seeds:
-            # verified again: raises UnitDamaged (exit 2, rerun to redo) if damaged since
-            done = store.load(_final_key(v.name, seed))
+        for seed in _seeds_run(store, v.name):
+            done = read(_final_key(v.name, seed))
             if done is not None and "predictions.parquet" in done.files:
                 frames.append(done.frame("predictions.parquet"))
     if not frames:
@@ -286,7 +335,8 @@ def _manifest(plan: Plan, options: RunOptions, cluster: ClusterInfo, resources: 
 def _method_record(plan: Plan, v: Variant, tuned: _Tuned,
                    finals: dict[tuple[str, int], dict[str, Any]]) -> dict[str, Any]:
     rows = tuned.rows
-    runs = {str(seed): finals.get((v.name, seed), {}) for seed in plan.spec.final.seeds}
+    seeds = sorted({s for name, s in finals if name == v.name} | set(plan.spec.final.seeds))
+    runs = {str(seed): finals.get((v.name, seed), {}) for seed in seeds}
     params = next((r["num_parameters"] for r in runs.values() if "num_parameters" in r), None)
     return {
         "registry": v.method,

@@ -32,6 +32,7 @@ from pydantic import (
 
 __all__ = [
     "BudgetSpec",
+    "ContrastSpec",
     "FinalSpec",
     "ReportSpec",
     "ResourcesSpec",
@@ -39,6 +40,7 @@ __all__ = [
     "SpecError",
     "StudySpec",
     "TaskSpec",
+    "UntilDecidedSpec",
     "apply_override",
     "load_raw",
     "parse_spec",
@@ -99,11 +101,26 @@ class BudgetSpec(_Strict):
     """ASHA: the share of trials kept at each rung is 1/reduction_factor."""
 
 
+class UntilDecidedSpec(_Strict):
+    """Seeds until decided: after the initial seeds, the variants of still-undecided declared
+    contrasts get `step` more seeds per look, up to `max_seeds`; α is spent across the looks
+    (robustlab.stats.until_decided)."""
+
+    max_seeds: int = Field(ge=2, le=1000)
+    """The cap: seeds per variant at the last look."""
+    step: int = Field(default=2, ge=1)
+    """Seeds added per look to each variant of an undecided contrast."""
+    spending: Literal["obrien_fleming", "pocock"] = "obrien_fleming"
+    """The Lan–DeMets α-spending function: little α early (O'Brien–Fleming) or evenly."""
+
+
 class FinalSpec(_Strict):
     """The final runs: each variant's best config retrained on every seed."""
 
     seeds: list[int] = Field(default_factory=lambda: [0, 1, 2], min_length=1)
     """Distinct non-negative training seeds of the final runs (5–10 for a claim)."""
+    until_decided: UntilDecidedSpec | None = None
+    """Add seeds where a declared contrast is still undecided (a group-sequential design)."""
 
     @field_validator("seeds")
     @classmethod
@@ -111,6 +128,13 @@ class FinalSpec(_Strict):
         if len(set(seeds)) != len(seeds) or min(seeds) < 0:
             raise ValueError(f"must be distinct non-negative ints, got {seeds}")
         return seeds
+
+    @model_validator(mode="after")
+    def _cap(self) -> FinalSpec:
+        if self.until_decided is not None and self.until_decided.max_seeds <= len(self.seeds):
+            raise ValueError(f"until_decided.max_seeds ({self.until_decided.max_seeds}) must "
+                             f"exceed the {len(self.seeds)} initial seeds")
+        return self
 
 
 class ResourcesSpec(_Strict):
@@ -168,17 +192,63 @@ class SliceSpec(_Strict):
         return self.column if self.bins is None else handler(self)
 
 
+class ContrastSpec(_Strict):
+    """One `report.contrasts` entry: a declared question (robustlab.stats.contrasts). Exactly
+    one of `pairs`, `twins`, `versus` (with `each`); `conditions`: "all" or selectors (a
+    condition id, or {op, modality, level}). Names are checked against the study's variants
+    and conditions when the study is resolved."""
+
+    question: str | None = Field(default=None, min_length=1)
+    """The question these contrasts answer, as the report's heading."""
+    pairs: list[list[str]] | None = Field(default=None, min_length=1)
+    """Explicit [a, b] pairs: Δ = acc(a) − acc(b)."""
+    twins: str | None = Field(default=None, min_length=1)
+    """A suffix: each variant `<x><suffix>` against its twin `<x>`."""
+    versus: str | list[str] | None = None
+    """The reference variant(s) the `each` variants are compared with."""
+    each: Literal["all"] | str | list[str] | None = None
+    """With `versus`: the variants compared (default: all the others)."""
+    conditions: Literal["all"] | list[str | dict[str, Any]] = "all"
+    """`all`, or condition ids / {op, modality, level} selectors."""
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> ContrastSpec:
+        kinds = [k for k in ("pairs", "twins", "versus") if getattr(self, k) is not None]
+        if len(kinds) != 1:
+            raise ValueError(f"exactly one of pairs, twins, versus (got "
+                             f"{', '.join(kinds) or 'none'})")
+        if self.each is not None and self.versus is None:
+            raise ValueError("each: goes with versus (each listed variant against it)")
+        for i, pair in enumerate(self.pairs or []):
+            if len(pair) != 2:
+                raise ValueError(f"pairs.{i}: a pair is [a, b], got {pair}")
+        return self
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: SerializerFunctionWrapHandler) -> Any:
+        return {k: v for k, v in handler(self).items() if v is not None}
+
+
 class ReportSpec(_Strict):
-    """What the report computes (read again from the manifest when it is re-rendered)."""
+    """What the report computes and how it decides (read again from the manifest when it is
+    re-rendered)."""
 
     slices: list[SliceSpec] = Field(default_factory=list)
     """Slice columns; empty: `perturbed_modality`, `observed` and the metadata columns."""
     alpha: float = Field(default=0.05, gt=0, lt=1)
     """Significance level of every test and interval."""
     correction: Literal["holm", "bh", "none"] = "holm"
-    """Multiple-comparison correction of the confirmatory pairwise family."""
+    """Error control of the confirmatory tests: `holm` or `bh` hold the declared contrasts'
+    family-wise error at alpha (Bonferroni: three-way verdicts admit no step-down) and
+    correct the hidden-failure search by that name; `none` tests each contrast at alpha."""
     min_slice_size: int = Field(default=30, ge=1)
     """Smallest slice searched for hidden failures."""
+    contrasts: list[ContrastSpec] = Field(default_factory=list)
+    """The study's questions: the confirmatory family; empty: each variant vs the first."""
+    margin: float = Field(default=0.02, gt=0, lt=1)
+    """δ (accuracy units): two variants within ±δ of each other count as equivalent."""
+    seed_variance: Literal["pooled", "separate"] = "pooled"
+    """`pooled`: seed variances share strength across variants where the data allow."""
 
 
 class StudySpec(_Strict):
@@ -308,7 +378,8 @@ def set_path(raw: Any, parts: list[str], value: Any, where: str) -> Any:
 
 def smoke_overrides(raw: Mapping[str, Any]) -> dict[str, Any]:
     """`--smoke`: a tiny budget for CI. Built-in shrinking (at most 2 trials of 2 epochs with
-    the FIFO scheduler, the first 2 final seeds), then the file's own `smoke:` block
+    the FIFO scheduler, the first 2 final seeds and, with `until_decided`, one more look of one
+    seed), then the file's own `smoke:` block
     (`dotted.path: value`, usually a smaller `data.n`)."""
     out: dict[str, Any] = dict(raw)
     budget = out.get("budget") or {}
@@ -322,6 +393,9 @@ def smoke_overrides(raw: Mapping[str, Any]) -> dict[str, Any]:
     final = out.get("final") or {}
     if isinstance(final, dict) and isinstance(final.get("seeds", []), list):
         out["final"] = {**final, "seeds": list(final.get("seeds", [0, 1, 2]))[:2]}
+        if isinstance(final.get("until_decided"), dict):  # one extra look, one seed
+            out["final"]["until_decided"] = {**final["until_decided"], "max_seeds": 3,
+                                             "step": 1}
     smoke = out.get("smoke") or {}
     if not isinstance(smoke, dict):
         raise SpecError(f"smoke: must be a mapping of dotted.path: value, got {smoke!r}")

@@ -37,7 +37,8 @@ from robustlab.study.spec import SpecError
 
 FORMAT = 1
 _NAME = re.compile(r"[a-z0-9_]+(\.[a-z0-9_]+)+")
-_KEY = re.compile(r"[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*")
+# no dot in a key: a sidecar is `<last part>.json`, a payload `<last part>.<name>`
+_KEY = re.compile(r"[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*")
 
 Payload = pl.DataFrame | bytes
 
@@ -75,10 +76,12 @@ class UnitStore:
     def __init__(self, root: Path, warn: Callable[[str], None] = _warn) -> None:
         self.root = root
         self.warn = warn
+        self._warned: set[str] = set()  # a unit read twice before it is redone: one line
 
     def sidecar(self, key: str) -> Path:
-        if not _KEY.fullmatch(key) or ".." in key.split("/"):
-            raise ValueError(f"unit key {key!r}: use names of letters, digits, _ . - and /")
+        if not _KEY.fullmatch(key):
+            raise ValueError(f"unit key {key!r}: use names of letters, digits, _ and - "
+                             f"joined by /")
         return self.root / f"{key}.json"
 
     def payload_path(self, key: str, name: str) -> Path:
@@ -102,11 +105,13 @@ class UnitStore:
                           self.sidecar(key))
 
     def read(self, key: str) -> Unit | None:
-        """The unit, or None when absent or damaged (damage: one warning line)."""
+        """The unit, or None when absent or damaged (damage: one warning line per unit)."""
         try:
             return self.load(key)
         except UnitDamaged as err:
-            self.warn(f"warning: {err.path}: damaged ({err.reason}); {key} is redone")
+            if key not in self._warned:
+                self._warned.add(key)
+                self.warn(f"warning: {err.path}: damaged ({err.reason}); {key} is redone")
             return None
 
     def load(self, key: str) -> Unit | None:

@@ -18,6 +18,7 @@ from torch import Tensor
 
 from robustlab.methods.encoders import Mlp
 from robustlab.methods.fusion import FusionEncoder, linear_after, nt_xent, nt_xent_terms
+from robustlab.methods.nt_xent import nt_xent_terms_autograd
 
 TOL = {"rtol": 1e-6, "atol": 1e-6}  # float64: the two forms differ only in rounding
 
@@ -214,6 +215,30 @@ def test_nt_xent_terms_equal_each_term_on_its_rows(dtype, tau):
         torch.testing.assert_close(grad, want_grad, **tol)
 
 
+@pytest.mark.parametrize("shared", [False, True])
+@pytest.mark.parametrize("all_rows", [False, True])
+def test_nt_xent_terms_backward_is_autograds(shared, all_rows):
+    """The analytic backward of the Function (issue 24) against gradcheck and against
+    autograd through the same formula, for both views, one partner view shared by every
+    term or one per term, all rows in or some out (one term with a single row)."""
+    g = torch.Generator().manual_seed(1)
+    z1 = torch.randn(3, 6, 4, generator=g, dtype=torch.float64).requires_grad_()
+    z2 = torch.randn(1 if shared else 3, 6, 4, generator=g,
+                     dtype=torch.float64).requires_grad_()
+    rows = torch.ones(3, 6, dtype=torch.bool)
+    if not all_rows:
+        rows = torch.rand(3, 6, generator=g) < 0.6
+        rows[1] = False
+        rows[1, 2] = True
+    assert torch.autograd.gradcheck(lambda a, b: nt_xent_terms(a, b, 0.3, rows), (z1, z2))
+    weights = torch.randn(3, generator=g, dtype=torch.float64)
+    got = torch.autograd.grad((nt_xent_terms(z1, z2, 0.3, rows) * weights).sum(), (z1, z2))
+    want = torch.autograd.grad((nt_xent_terms_autograd(z1, z2, 0.3, rows) * weights).sum(),
+                               (z1, z2))
+    for a, b in zip(got, want, strict=True):
+        torch.testing.assert_close(a, b, **TOL)
+
+
 def test_linear_after_folds_the_encoders_last_layer():
     """linear(encoder(x)) with the encoder's last linear layer multiplied into `linear`
     (taken when the batch has enough rows): same values and gradients as the two maps."""
@@ -267,6 +292,49 @@ def test_batched_loss_equals_the_per_view_form_on_a_batch_that_folds(name, pair_
         return
     batch = type(batch)(x={m: v.double() for m, v in batch.x.items()}, mask=batch.mask,
                         index=batch.index)
+    views = model.draw_views(batch, torch.Generator().manual_seed(7))
+    inputs = [v.requires_grad_() for view in views for v in view.inputs.values()]
+    _assert_same(model.loss_of_views(views, batch.mask),
+                 reference_coral_loss(model, views, batch.mask), model, inputs)
+
+
+EQUAL_DIMS = {"a": 6, "b": 6, "c": 6}  # one input width: the modalities run stacked
+
+
+def _equal_width_batch(seed: int, size: int, missing: dict[str, list[int]]):
+    from robustlab.data.batch import Batch
+
+    g = torch.Generator().manual_seed(seed)
+    x = {m: torch.randn(size, d, generator=g, dtype=torch.float64) for m, d in EQUAL_DIMS.items()}
+    mask = {m: torch.ones(size, dtype=torch.bool) for m in EQUAL_DIMS}
+    for m, rows in missing.items():
+        mask[m][rows] = False
+        x[m][rows] = 0.0
+    return Batch(x=x, mask=mask, index=torch.arange(size))
+
+
+@pytest.mark.parametrize("size", [8, 40], ids=["unfolded", "folded"])
+@pytest.mark.parametrize("pair_views", [True, False])
+@pytest.mark.parametrize("name", ["comm", "coral"])
+def test_stacked_modalities_equal_the_per_view_form(name, pair_views, size, small_options,
+                                                    encoder):
+    """Modalities of one input width run their encoders, tokenizers (and COrAL's unique
+    paths and heads) as one batched pass (issue 24): values and gradients as the per-view,
+    per-modality reference, with missing rows, folded (40 rows) or not (8)."""
+    from robustlab.methods import METHODS
+    from robustlab.methods.stacked import stackable
+
+    model = _double(METHODS.get(name).build(small_options(name, pair_views=pair_views),
+                                            EQUAL_DIMS, encoder, seed=1))
+    batch = _equal_width_batch(4, size, MISSING["some"])
+    encoders = [model.fusion.encoders[m] for m in EQUAL_DIMS]
+    assert stackable(encoders, list(batch.x.values()))  # the path under test is taken
+    if name == "comm":
+        x1, x2 = _copies(batch, 3)
+        _assert_same(model.loss_of_copies(x1, x2, batch.mask),
+                     reference_comm_loss(model, x1, x2, batch.mask), model,
+                     [*x1.values(), *x2.values()])
+        return
     views = model.draw_views(batch, torch.Generator().manual_seed(7))
     inputs = [v.requires_grad_() for view in views for v in view.inputs.values()]
     _assert_same(model.loss_of_views(views, batch.mask),

@@ -9,7 +9,7 @@ import torch
 
 from robustlab.methods import METHODS
 from robustlab.methods.coral import masked_pair
-from robustlab.methods.fusion import augment, nt_xent
+from robustlab.methods.fusion import augment, noise_scale, nt_xent
 
 
 def _loss(model, batch, seed=0):
@@ -31,11 +31,16 @@ def test_augment_noise_scale_and_masking():
     g = torch.Generator().manual_seed(0)
     x = torch.randn(4000, 3, generator=g) * torch.tensor([1.0, 10.0, 0.0])
     present = torch.ones(4000, dtype=torch.bool)
-    noisy = augment(x, present, 0.5, 0.0, g) - x
+    noisy = augment(x, noise_scale(x, present, 0.5), 0.0, g) - x
     torch.testing.assert_close(noisy.std(dim=0), torch.tensor([0.5, 5.0, 0.0]), rtol=0.05,
                                atol=1e-6)  # noise relative to each feature's spread
-    masked = augment(torch.ones(4000, 3), present, 0.0, 0.3, g)
+    ones = torch.ones(4000, 3)
+    masked = augment(ones, noise_scale(ones, present, 0.0), 0.3, g)
     assert abs(float((masked == 0).float().mean()) - 0.3) < 0.02
+    half = present.clone()
+    half[::2] = False  # the missing rows (zeros) must not set the scale
+    torch.testing.assert_close(noise_scale(x * half[:, None], half, 0.5)[0],
+                               torch.tensor([0.5, 5.0, 0.0]), rtol=0.05, atol=1e-6)
 
 
 # ---------------------------------------------------------------- CoMM

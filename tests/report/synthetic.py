@@ -162,7 +162,11 @@ def manifest(names: Names, trial_frame: pl.DataFrame, n: int,
         "eval_grid": [{"op": "missing", "modality": ["b"], "fraction": [0.5, 1.0]},
                       {"op": "gaussian_noise", "modality": ["c"], "severity": [1, 2, 3]}],
         "report": {"slices": ["perturbed_modality", "site", "label"], "alpha": 0.05,
-                   "correction": "holm"},
+                   "correction": "holm",
+                   # every pair: the planted failure is against clip, the rest are decoys
+                   "contrasts": [{"question": "Which method holds up?",
+                                  "pairs": [[a, b] for i, a in enumerate(names.methods)
+                                            for b in names.methods[i + 1:]]}]},
     }
     if n_resamples is not None:  # tests use fewer resamples than the default to stay fast
         study["report"]["n_resamples"] = n_resamples

@@ -61,23 +61,32 @@ def test_headline_marks_the_best_method_of_each_condition(report_html: str, data
 
 
 def test_planted_hidden_failure_is_listed_first_class(report_html: str, synth, data_of) -> None:
+    """gated_symile fails on site = west in every condition, against both opponents; a hidden
+    failure needs the verdicts to have called its average win, so it is one in the conditions
+    where they did (at 3 seeds, not all) and worth a look in the rest — never elsewhere."""
     rows = data_of(report_html)["hidden-failures"]["hidden_failures"]
-    planted = [r for r in rows if r["slice_column"] == "site"
-               and r["slice_value"] == synth.FAILING_SITE
-               and {r["method_a"], r["method_b"]} == {"clip", "gated_symile"}]
-    assert len(planted) >= 3  # the failure is planted in every condition
-    assert all(r["kind"] == "hidden_failure" for r in rows)
+    hidden = [r for r in rows if r["kind"] == "hidden_failure"]
+    planted = [r for r in hidden if r["slice_column"] == "site"
+               and r["slice_value"] == synth.FAILING_SITE and "gated_symile" in
+               (r["method_a"], r["method_b"])]
+    assert len(planted) >= 3 and planted == hidden  # and nothing else is a hidden failure
+    looks = [r for r in rows if r["kind"] == "worth_a_look"]
+    assert all(r["slice_value"] == synth.FAILING_SITE for r in looks)
     visible = section(report_html, "hidden-failures")
     assert f"<strong>site = {synth.FAILING_SITE}</strong>" in visible
     findings = {r["finding"] for r in rows}  # one card per finding (its opponents listed)
     assert visible.count('<div class="failure">') == min(len(findings), failures.MAX_CARDS)
     table = visible.split("<thead>")[1].split("</table>")[0]  # both tbodies (shown + folded)
     assert table.count("<tr>") == len(rows) + 1
+    verdicts = {(r["condition"], frozenset((r["method_a"], r["method_b"]))): r["verdict"]
+                for r in data_of(report_html)["verdict"]["contrasts"]}
     for r in planted:  # gated_symile wins overall, significantly, and loses here
         sign = 1 if r["method_a"] == "gated_symile" else -1
         assert sign * r["aggregate_delta"] > 0 > sign * r["delta"]
         assert r["aggregate_p_adjusted"] < 0.05 and r["p_adjusted"] < 0.05
         assert r["focal_method"] == "gated_symile"
+        pair = frozenset((r["method_a"], r["method_b"]))
+        assert verdicts[(r["condition"], pair)] in ("better", "worse")  # the verdicts called it
     pairs = [(r["condition"], r["slice_value"], frozenset((r["method_a"], r["method_b"])))
              for r in rows]
     assert len(pairs) == len(set(pairs))  # no pair twice
@@ -171,14 +180,14 @@ def test_degenerate_studies_still_render(results_dir: Path, tmp_path: Path, keep
 def test_long_failure_lists_spell_out_the_strongest(results_dir: Path, tmp_path: Path,
                                                    monkeypatch: pytest.MonkeyPatch,
                                                    data_of) -> None:
-    monkeypatch.setattr(failures, "MAX_CARDS", 3)
+    monkeypatch.setattr(failures, "MAX_CARDS", 1)
     html = render_report(results_dir, out=tmp_path / "r.html").read_text(encoding="utf-8")
     visible = section(html, "hidden-failures")
     rows = visible.split("<thead>")[1].split("</table>")[0].count("<tr>") - 1
     shown = data_of(html)["hidden-failures"]["hidden_failures"]
-    findings = len({r["finding"] for r in shown})
-    assert visible.count('<div class="failure">') == 3 and rows == len(shown) and findings > 3
-    assert f"… and {findings - 3} more findings (strongest first)" in " ".join(visible.split())
+    findings = len({r["finding"] for r in shown if r["kind"] == "hidden_failure"})
+    assert visible.count('<div class="failure">') == 1 and rows == len(shown) and findings > 1
+    assert f"… and {findings - 1} more findings (strongest first)" in " ".join(visible.split())
 
 
 def test_long_tables_show_the_top_rows_and_fold_the_rest(results_dir: Path, tmp_path: Path,

@@ -16,7 +16,6 @@ from robustlab import stats
 from robustlab.report import render_report
 from robustlab.report.analysis import analyse, settings_from
 from robustlab.report.inputs import load_results, method_order
-from robustlab.report.sections import verdict
 from robustlab.report.slicing import (
     MISSING_LABEL,
     SliceSpec,
@@ -91,28 +90,6 @@ def test_slice_accuracy_is_the_raw_mean_per_bin_with_an_interval(with_age: Path)
         head.index(b) for b in analysis.value_order["age"])
     hidden = html.split('<section id="hidden-failures">')[1].split("</section>")[0]
     assert "age (4 quantile bins)" in hidden  # the same bins are searched
-
-
-def test_verdict_follows_the_pairwise_decision_not_the_point_estimates(
-        results_dir: Path) -> None:
-    results = load_results(results_dir)
-    analysis = analyse(results, settings_from(results))
-    order = results.methods
-    for condition in analysis.accuracy["condition"].unique().to_list():
-        best, tied = verdict.winners(analysis, condition, order)
-        acc = analysis.accuracy.filter(pl.col("condition") == condition)
-        assert acc.filter(pl.col("method") == best)["accuracy"].item() == acc["accuracy"].max()
-        for other in order:
-            if other == best:
-                continue
-            row = analysis.pairwise.filter(
-                (pl.col("condition") == condition)
-                & pl.col("method_a").is_in([best, other]) & pl.col("method_b").is_in([best, other]))
-            assert (other in tied) == (not row["significant"].item()), (condition, other)
-    built = verdict.build(results, analysis)
-    clean = next(r for r in built.data["families"] if r["family"] == "clean")
-    best, tied = verdict.winners(analysis, "clean", order)
-    assert clean["everywhere"] == [m for m in order if m in {best, *tied}]
 
 
 def test_methods_follow_the_study_order_with_variants_next_to_their_base() -> None:

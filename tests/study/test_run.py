@@ -46,7 +46,13 @@ def test_missing_modality_smoke_writes_the_results(tmp_path: Path, cli: Any) -> 
     assert conditions[0] == "clean" and len(conditions) == 7  # + b or c missing at 3 shares
     predictions = pl.read_parquet(out / "predictions.parquet")
     check_predictions(predictions)
-    assert predictions.height == len(variants) * 2 * len(conditions) * n_test
+    # 2 seeds each, then one look's third seed for the variants of undecided contrasts
+    looks = manifest["sequential"]["looks"]
+    seeds = {v: 2 for v in variants} | {v: len(s) for v, s in looks[-1]["variant_seeds"].items()}
+    assert manifest["sequential"]["design"]["looks"] == [2, 3]
+    assert predictions.height == sum(seeds.values()) * len(conditions) * n_test
+    assert predictions.group_by("method").agg(pl.col("seed").n_unique()).sort("method").rows() \
+        == sorted(seeds.items())
     assert sorted(predictions["method"].unique()) == sorted(variants)
     assert "corrupted_modality" in predictions.columns  # the dataset's slice column
     half_b = predictions.filter(pl.col("condition") == "missing(b, fraction=0.5)")

@@ -97,6 +97,7 @@ def test_a_damaged_unit_is_absent_after_one_warning_naming_the_file(
     with pytest.raises(UnitDamaged, match="rerun with --resume to redo it") as err:
         units.load(KEY)
     assert err.value.path == path
+    assert units.read(KEY) is None and len(warnings) == 1  # read again before it is redone
 
 
 def test_rewriting_a_damaged_unit_repairs_it(store: tuple[UnitStore, list[str]]) -> None:
@@ -115,6 +116,8 @@ def test_names_are_checked(store: tuple[UnitStore, list[str]]) -> None:
         units.write(KEY, {}, {"../escape.parquet": FRAME})
     with pytest.raises(ValueError, match="unit key"):
         units.write("../outside", {})
+    with pytest.raises(ValueError, match="unit key"):
+        units.write("finals/clip/seed0.old", {})  # a dot would read as a payload's name
     with pytest.raises(TypeError, match="a DataFrame"):
         units.write(KEY, {}, {"predictions.csv": FRAME})
 

@@ -64,6 +64,27 @@ def test_global_rng_is_left_untouched(xor_small: TrimodalDataset, build: Builder
     assert torch.equal(before, torch.get_rng_state())
 
 
+def test_deterministic_settings_hold_during_a_run_and_are_restored(
+    xor_small: TrimodalDataset, build: Builder
+) -> None:
+    """Deterministic kernels on, the NaN fill of fresh memory off (it changes no result,
+    issue 24) while training; the caller's settings after."""
+    import torch.utils.deterministic as settings
+
+    seen = []
+
+    def record(report: EpochReport) -> None:
+        seen.append((torch.are_deterministic_algorithms_enabled(),
+                     settings.fill_uninitialized_memory))
+
+    before = (torch.are_deterministic_algorithms_enabled(), settings.fill_uninitialized_memory)
+    train(build("clip", xor_small), xor_small, dataclasses.replace(FAST, epochs=1),
+          task=RETRIEVE_B, on_epoch=record)
+    assert seen == [(True, False)]
+    assert (torch.are_deterministic_algorithms_enabled(),
+            settings.fill_uninitialized_memory) == before
+
+
 def test_resume_after_interruption_matches_an_uninterrupted_run(
     xor_small: TrimodalDataset, build: Builder, tmp_path: Path
 ) -> None:

@@ -77,10 +77,12 @@ def paragraph(results: Results, analysis: Analysis) -> list[str]:
         "failures, exact Clopper–Pearson intervals where it has fewer, and, for a method with "
         "several seeds, intervals over seeds and examples together; pairwise differences get "
         "the interval of the test that decides them, so a difference is significant exactly "
-        f"when its interval excludes 0 (docs/statistics.md); α = {s.alpha:g}; " + (
-            "confirmatory tests not corrected for multiple comparisons (study setting)."
-            if s.correction == "none" else
-            f"confirmatory tests corrected by {_correction_name(s.correction)}."),
+        f"when its interval excludes 0 (docs/statistics.md); α = {s.alpha:g}. The "
+        f"confirmatory tests are the {analysis.verdicts.family_size} declared contrasts of the "
+        "verdict (" + ("uncorrected, study setting" if s.correction == "none" else
+                       "family-wise error by Bonferroni") + "); the pairwise and per-slice "
+        "tables are exploratory (Benjamini–Hochberg); hidden failures are corrected by "
+        f"{_correction_name('holm' if s.correction == 'none' else s.correction)}.",
         *([note] if (note := seed_note(analysis)) else []),
     ]
 

@@ -1,4 +1,5 @@
-"""Section 4: pairwise comparisons per condition (confirmatory) and per slice (screen)."""
+"""Section 6: every pair per condition and per slice — an exploratory screen (BH); the
+confirmatory answers are the declared contrasts of the verdict."""
 
 from __future__ import annotations
 
@@ -37,8 +38,8 @@ def build(results: Results, analysis: Analysis) -> Section:
                        "n_significant": sum(bool(r["significant"]) for r in overall),
                        "n_slice_significant": sum(bool(r["mark"]) for r in slices)})
     return Section(
-        id="pairwise", title="Pairwise comparisons",
-        view={"blocks": blocks, "alpha": alpha, "correction": analysis.settings.correction,
+        id="pairwise", title="Pairwise comparisons (exploratory)",
+        view={"blocks": blocks, "alpha": alpha, "correction": "bh",
               "seed_note": seed_note(analysis), "level_pct": f"{100 * (1 - alpha):g}"},
         data={"pairwise": records(analysis.pairwise),
               "slice_pairwise": records(analysis.slice_pairwise)},
