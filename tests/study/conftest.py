@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import errno
 import os
 import shutil
 import signal
@@ -154,14 +155,23 @@ def tmpfs() -> Iterator[Callable[[Path, str], Path]]:
 
 
 def fill(folder: Path, keep: int = 0) -> Path:
-    """Fill the filesystem of `folder` up to `keep` free bytes with one file; returns it
-    (delete it to free the space)."""
+    """Fill the filesystem of `folder` with one file, then give `keep` bytes back; returns the
+    file (delete it to free the space). Grown chunk by chunk, down to one page, so a writer
+    using the disk meanwhile cannot make it fail."""
     filler = folder / "filler"
-    stat = os.statvfs(folder)
     fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o600)
     try:
-        if (size := stat.f_bavail * stat.f_frsize - keep) > 0:
-            os.posix_fallocate(fd, 0, size)
+        size = os.fstat(fd).st_size
+        for chunk in (1 << 20, 1 << 16, 1 << 12):
+            while True:
+                try:
+                    os.posix_fallocate(fd, size, chunk)
+                except OSError as err:
+                    if err.errno != errno.ENOSPC:
+                        raise
+                    break
+                size += chunk
+        os.ftruncate(fd, max(0, size - keep))
     finally:
         os.close(fd)
     return filler
