@@ -43,7 +43,9 @@ trials.parquet — one row per tuning trial:
     adequacy list[str] (the budget-adequacy rules flagged for the trial's variant; [] = adequate)
 
 manifest.json — resolved study spec, package versions, git SHA, seeds, hardware, start/end
-times, and per method: registry name, options, search space (`search_ranges`: structured),
+times, `files` (the sha256 and size of predictions.parquet, trials.parquet, optuna.db and
+report.html as written: `FileDigest.to_json()`; the report verifies the first two), and per
+method: registry name, options, search space (`search_ranges`: structured),
 best config, parameter count, budget used, final runs (with their per-epoch `val_history`)
 and the budget-adequacy verdict (`adequacy`); top-level `adequacy`: chance level, thresholds,
 the flagged rules per variant (docs/adequacy.md).
@@ -51,11 +53,15 @@ the flagged rules per variant (docs/adequacy.md).
 
 from __future__ import annotations
 
+import errno
+import hashlib
+import io
 import json
 import os
 import re
 import tempfile
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -170,19 +176,63 @@ def check_predictions(df: pl.DataFrame, where: str = PREDICTIONS_FILE) -> None:
         raise ResultsError(f"{where}: duplicate rows for (method, seed, condition, example_id)")
 
 
+@dataclass(frozen=True)
+class FileDigest:
+    """What was written: the sha256 of a file's bytes and their number (a truncated copy
+    differs in size, a flipped bit in the hash)."""
+
+    sha256: str
+    size: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {"sha256": self.sha256, "bytes": self.size}
+
+    @classmethod
+    def of_bytes(cls, data: bytes) -> FileDigest:
+        return cls(hashlib.sha256(data).hexdigest(), len(data))
+
+    @classmethod
+    def of_file(cls, path: Path) -> FileDigest:
+        digest, size = hashlib.sha256(), 0
+        with path.open("rb") as handle:
+            while chunk := handle.read(1 << 20):
+                digest.update(chunk)
+                size += len(chunk)
+        return cls(digest.hexdigest(), size)
+
+    def matches(self, recorded: Any) -> bool:
+        """Whether `recorded` (a `to_json()` read back) describes these bytes."""
+        return isinstance(recorded, dict) and recorded == self.to_json()
+
+
+TEMP_SUFFIX = ".tmp"
+
+
 def _readable_temp(path: Path) -> tuple[int, str]:
     """A temp file beside `path`, with the permissions a plain open() would give (mkstemp
     makes it 0600, which would leave reports unreadable to anyone but their author)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TEMP_SUFFIX)
     umask = os.umask(0)
     os.umask(umask)
     os.fchmod(fd, 0o666 & ~umask)
     return fd, tmp
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write via a temp file in the same folder, fsync, then rename: never half-written."""
+def remove_temp_files(folder: Path, *, recursive: bool = False) -> list[Path]:
+    """Remove the temp files an atomic write killed midway left in `folder` (only the
+    writer of the folder may call this: another writer's temp file would vanish)."""
+    pattern = f".*{TEMP_SUFFIX}"
+    found = folder.rglob(pattern) if recursive else folder.glob(pattern)
+    removed = [p for p in found if p.is_file()]
+    for path in removed:
+        path.unlink(missing_ok=True)
+    return removed
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> FileDigest:
+    """Write via a temp file in the same folder, fsync, then rename: never half-written.
+    A full disk raises OSError(ENOSPC) and leaves `path` as it was. Returns the digest."""
     fd, tmp = _readable_temp(path)
     try:
         with os.fdopen(fd, "wb") as handle:
@@ -190,21 +240,66 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(err, OSError) and err.filename is None:  # a failed write names nothing
+            raise OSError(err.errno, err.strerror, str(path)) from err
         raise
+    _fsync_folder(path.parent)
+    return FileDigest.of_bytes(data)
 
 
-def atomic_write_parquet(df: pl.DataFrame, path: Path) -> None:
-    fd, tmp = _readable_temp(path)
-    os.close(fd)
+def _fsync_folder(folder: Path) -> None:
+    """Make the rename itself durable (a power cut could otherwise undo it)."""
     try:
-        df.write_parquet(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # some filesystems refuse fsync on a directory; the data is synced
+        pass
+    finally:
+        os.close(fd)
 
 
-def atomic_write_json(obj: Any, path: Path) -> None:
-    atomic_write_bytes(path, json.dumps(obj, indent=2, sort_keys=True, default=str).encode())
+def atomic_write_parquet(df: pl.DataFrame, path: Path) -> FileDigest:
+    """Parquet through memory, so a full disk is our OSError(ENOSPC), not a polars error
+    about a file "out of specification", and the digest is of the bytes written."""
+    return atomic_write_bytes(path, parquet_bytes(df))
+
+
+def parquet_bytes(df: pl.DataFrame) -> bytes:
+    buffer = io.BytesIO()
+    df.write_parquet(buffer)
+    return buffer.getvalue()
+
+
+def atomic_write_json(obj: Any, path: Path) -> FileDigest:
+    return atomic_write_bytes(path, json.dumps(obj, indent=2, sort_keys=True,
+                                               default=str).encode())
+
+
+class StorageError(RuntimeError):
+    """Writing the output folder failed part way (typically: the disk is full). What was
+    written before stays whole; rerunning with --resume continues once the cause is gone."""
+
+
+NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
+_NO_SPACE_TEXT = ("No space left on device", "Disk quota exceeded", "database or disk is full")
+
+
+def is_disk_full(err: BaseException) -> bool:
+    """Whether `err`, or an error it was raised from, says the disk (or a quota) is full:
+    OSError ENOSPC/EDQUOT, SQLite's "database or disk is full", or such text (Ray re-raises
+    errors from its loop as text)."""
+    seen: set[int] = set()
+    current: BaseException | None = err
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OSError) and current.errno in NO_SPACE:
+            return True
+        if any(text in str(current) for text in _NO_SPACE_TEXT):
+            return True
+        current = current.__cause__ or current.__context__
+    return False

@@ -1,7 +1,8 @@
 """Read and check a results folder (DESIGN §9) before anything is rendered.
 
 Every problem raises `ReportInputError` whose message names the file and what would be valid,
-so `python -m robustlab.report DIR` can print it and exit 2.
+so `python -m robustlab.report DIR` can print it and exit 2. A results file whose checksum
+the manifest recorded when it was written (`files`) must still match it.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from robustlab.results import (
     TRIAL_COLUMNS,
     TRIAL_OPTIONAL_COLUMNS,
     TRIALS_FILE,
+    FileDigest,
     ResultsError,
     check_columns,
     check_optional_columns,
@@ -67,6 +69,7 @@ def load_results(folder: Path) -> Results:
     if not folder.is_dir():
         raise ReportInputError(f"{folder}: not a results folder (no such directory)")
     path = folder / PREDICTIONS_FILE
+    _verify_recorded(folder)
     everything = _read_predictions(path)
     manifest = _read_manifest(folder / MANIFEST_FILE)
     predictions = scored(everything)
@@ -107,6 +110,25 @@ def method_order(found: list[str], manifest: dict[str, Any]) -> list[str]:
         groups.setdefault(registry(name), []).append(name)
     return [m for base, members in groups.items()
             for m in sorted(members, key=lambda m: m != base)]  # stable: the base first
+
+
+def _verify_recorded(folder: Path) -> None:
+    """Raise ReportInputError when predictions.parquet or trials.parquet no longer match the
+    checksum manifest.json recorded when the study wrote them."""
+    try:
+        recorded = json.loads((folder / MANIFEST_FILE).read_text(encoding="utf-8"))["files"]
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError):
+        return  # no record (another producer, an older study): _read_manifest judges the rest
+    if not isinstance(recorded, dict):
+        return
+    for name in (PREDICTIONS_FILE, TRIALS_FILE):
+        path = folder / name
+        if name in recorded and path.is_file() and not FileDigest.of_file(path).matches(
+                recorded[name]):
+            raise ReportInputError(
+                f"{path}: damaged (its size or sha256 differs from the one {MANIFEST_FILE} "
+                f"recorded when the study wrote it); rerun the study command with --resume "
+                f"to rebuild it from parts/")
 
 
 def _read_parquet(path: Path) -> pl.DataFrame:

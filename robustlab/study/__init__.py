@@ -6,12 +6,15 @@
 
 Modules: `spec` (strict study-file models), `resolve` (registry lookups -> Plan), `grid`
 (eval_grid -> conditions), `load` (file + smoke + --set -> Plan), `runner` (tune, finals,
-results), `finals` (one final run), `progress`, `manifest`, `cli`.
+results), `finals` (one final run), `units` (checksummed units of work in parts/), `folder`
+(one writer per output folder, what a run checks before trusting it), `progress`, `manifest`,
+`cli`.
 """
 
+from robustlab.study.folder import StudyFolderError
 from robustlab.study.load import describe_plan, load_plan
 from robustlab.study.resolve import Plan, Variant
-from robustlab.study.runner import RunOptions, StudyFolderError, run_study
+from robustlab.study.runner import RunOptions, run_study
 from robustlab.study.spec import SpecError, StudySpec
 
 __all__ = ["Plan", "RunOptions", "SpecError", "StudyFolderError", "StudySpec", "Variant",

@@ -2,8 +2,11 @@
 main command.
 
 Exit status: 0 done; 1 the study ran but something after the results failed (the report);
-2 bad input (study file, override, output folder, impossible resources) with nothing
-written; 130 interrupted (rerun the same command to continue).
+2 bad input (study file, override, output folder, impossible resources, a damaged file that
+cannot be rebuilt) with nothing written, or another run holds the output folder; 75 the disk
+filled up (nothing is half-written: free space, then rerun with --resume to continue; 75 is
+EX_TEMPFAIL of sysexits.h, "retry later"); 130 interrupted (rerun the same command to
+continue). docs/faults.md lists every fault and what a rerun does.
 """
 
 from __future__ import annotations
@@ -26,9 +29,15 @@ examples:
   python -m robustlab.study --schema      # the study file's JSON Schema (for editors)
 
 Results land in reports/<study name>/ (see --out): predictions.parquet, trials.parquet,
-manifest.json, optuna.db and report.html. Rerunning the same command after a crash or
-Ctrl-C continues where it stopped (finished trials and final runs are kept).
+manifest.json, optuna.db and report.html. Rerunning the same command after a crash, Ctrl-C or
+a full disk continues where it stopped (finished trials and final runs are kept; a damaged
+one is redone). One run at a time may write a folder.
+
+exit status: 0 done, 1 the report failed (results stand), 2 bad input or the folder is held
+by another run, 75 the disk filled up (free space, rerun with --resume), 130 interrupted.
 """
+
+DISK_FULL = 75  # sysexits.h EX_TEMPFAIL: retry later
 
 
 PROG = "python -m robustlab.study"
@@ -106,6 +115,7 @@ def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
 def _run(plan: object, args: argparse.Namespace, command: list[str]) -> int:
     import optuna
 
+    from robustlab.results import NO_SPACE, StorageError
     from robustlab.study.runner import RunOptions, run_study
     from robustlab.tune.cluster import ResourceError
     from robustlab.tune.tuner import TuningInterrupted
@@ -122,7 +132,19 @@ def _run(plan: object, args: argparse.Namespace, command: list[str]) -> int:
     except (KeyboardInterrupt, TuningInterrupted):
         print(f"\ninterrupted; rerun the same command to continue in {out}", file=sys.stderr)
         return 130
+    except StorageError as err:
+        return _disk_full(str(err), out)
+    except OSError as err:
+        if err.errno not in NO_SPACE:
+            raise
+        return _disk_full(f"disk full: {err.strerror} (writing {err.filename})", out)
     return _finish(folder)
+
+
+def _disk_full(what: str, out: Path) -> int:
+    print(f"error: {what}. Nothing is half-written: free space on the filesystem of {out}, "
+          f"then rerun with --resume to continue", file=sys.stderr)
+    return DISK_FULL
 
 
 def _finish(folder: Path) -> int:

@@ -45,7 +45,7 @@ def duration(seconds: float) -> str:
 class StudyProgress:
     """`with StudyProgress(enabled) as p:` then `p.start_study(...)`, `p.start_tuning(...)`,
     `p.trial_done(...)`, `p.tuning_done(...)`, `p.start_finals(...)`, `p.final_done(...)`,
-    `p.note(...)`. Every call is a no-op when off."""
+    `p.note(...)`. Every call but `warn` is a no-op when off."""
 
     def __init__(self, enabled: bool | None = None, *, stream: TextIO | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
@@ -121,6 +121,11 @@ class StudyProgress:
                    + f" · tuning {t['done']}/{t['total']}"
                    + self._eta(t["since"], t["fresh"], t["total"] - t["done"]))
 
+    def trial_retried(self, variant: str, record: dict[str, Any]) -> None:
+        self.warn(f"warning: tuning {variant}: trial {record['trial']} stopped with an error "
+                  f"(its worker died, or it raised: Ray's message above); it runs again from "
+                  f"its first epoch (retry {record['retry']} of {record['retries']})")
+
     def tuning_done(self, variant: str, wall_time_s: float) -> None:
         best = self._best.get(variant)
         self._line(f"tuning {variant} done in {duration(wall_time_s)}"
@@ -140,6 +145,14 @@ class StudyProgress:
         p["fresh"] += 1
         self._line(f"final run {p['done']}/{p['total']} done: {label}"
                    + self._eta(p["since"], p["fresh"], p["total"] - p["done"]))
+
+    def warn(self, text: str) -> None:
+        """One line that must be seen (a damaged unit being redone): printed in every mode,
+        --quiet included."""
+        if self._progress is not None:
+            self._progress.console.print(text, markup=False, highlight=False)
+        else:
+            print(text, file=self.stream, flush=True)
 
     def note(self, text: str) -> None:
         if self._progress is not None:

@@ -6,21 +6,26 @@ Output folder layout (`reports/<study>/` by default):
     optuna.db                                          one Optuna study per variant
     ray/<variant>/                                     Ray Tune experiment folders
     ray_tmp/                                           Ray's temp dir (local cluster)
+    study.lock                                         held by the run writing here (folder.py)
     parts/                                             finished units of work, for resuming:
         study.json              the study's fingerprint (a folder holds one study)
-        tuning/<variant>.*      trials and best config of a finished tuning
-        finals/<variant>/seed<k>.*   predictions and info of a finished final run
+        tuning/<variant>.json + .trials.parquet        trials and best config of a tuning
+        finals/<variant>/seed<k>.json + .predictions.parquet   info and predictions of a
+                                                       final run (units.py: checksummed)
     report.html
 
-Every file is written atomically. Rerunning the same command continues: finished tunings and
-final runs are read back, not redone; an interrupted tuning resumes through Ray Tune.
+Every file is written atomically; one run at a time writes the folder. Rerunning the same
+command continues: finished tunings and final runs are read back (verified against the
+checksums written with them; a damaged one is redone), not redone; an interrupted tuning
+resumes through Ray Tune. The results files are rebuilt from parts/ on every run, and
+manifest.json records their checksums (`files`). docs/faults.md says what is guaranteed.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,24 +36,24 @@ import polars as pl
 from robustlab.results import (
     MANIFEST_FILE,
     PREDICTIONS_FILE,
+    REPORT_FILE,
     TRIALS_FILE,
+    FileDigest,
     atomic_write_json,
     atomic_write_parquet,
     check_predictions,
+    remove_temp_files,
     scored,
 )
+from robustlab.study import folder
 from robustlab.study import manifest as prov
 from robustlab.study.adequacy import assess_study, search_ranges, trials_with_adequacy
 from robustlab.study.plugins import plugins_used
 from robustlab.study.progress import StudyProgress
 from robustlab.study.resolve import Plan, Variant
-from robustlab.study.spec import SpecError
+from robustlab.study.units import Unit, UnitStore
 from robustlab.tune.cluster import ClusterInfo, Resources, connect, local_machine, plan_resources
 from robustlab.tune.trainable import TrialSpec
-
-
-class StudyFolderError(SpecError):
-    """The output folder holds a different study, or nothing to resume."""
 
 
 @dataclass(frozen=True)
@@ -74,11 +79,17 @@ def run_study(plan: Plan, options: RunOptions) -> Path:
     subclasses) or ResourceError before anything is written when the request is impossible."""
     out = options.out.resolve()
     fingerprint = prov.fingerprint(plan.spec)
-    _check_folder(out, plan, fingerprint, options.resume)
+    folder.check_free(out)
+    folder.check_study(out, plan.spec.name, fingerprint, options.resume)
     if options.address is None:
         _resources(plan, local_machine())  # fail before Ray writes its temp dir
     started = datetime.now(UTC)
-    with StudyProgress(options.progress) as progress:
+    with folder.hold(out, options.command), StudyProgress(options.progress) as progress:
+        # again, holding the folder: another run may have started a study here meanwhile
+        folder.check_study(out, plan.spec.name, fingerprint, options.resume)
+        folder.check_optuna_db(out)
+        _sweep(out)
+        store = UnitStore(out / "parts", progress.warn)
         progress.start_study(plan.spec.name, len(plan.variants), plan.spec.budget.trials,
                              plan.total_final_runs)
         with connect(options.address, out) as cluster:
@@ -86,21 +97,29 @@ def run_study(plan: Plan, options: RunOptions) -> Path:
             _start_folder(out, plan, fingerprint)
             base = _manifest(plan, options, cluster, resources, started, fingerprint)
             atomic_write_json({**base, "status": "running"}, out / MANIFEST_FILE)
-            tuned = {v.name: _tune(plan, v, resources, out, progress) for v in plan.variants}
+            tuned = {v.name: _tune(plan, v, resources, out, store, progress)
+                     for v in plan.variants}
             atomic_write_parquet(_all_trials(tuned), out / TRIALS_FILE)
-            finals, sequential = _finals(plan, tuned, resources, out, progress)
+            finals, sequential = _finals(plan, tuned, resources, store, progress)
         if sequential is not None:
             base = {**base, "sequential": sequential}
-        return _finish(plan, out, base, started, tuned, finals, progress)
+        return _finish(plan, out, base, started, tuned, finals, store, progress)
+
+
+def _sweep(out: Path) -> None:
+    """Temp files of atomic writes a killed run left (only the folder's holder may)."""
+    remove_temp_files(out)
+    if (out / "parts").is_dir():
+        remove_temp_files(out / "parts", recursive=True)
 
 
 def _finish(plan: Plan, out: Path, base: dict[str, Any], started: datetime,
             tuned: dict[str, _Tuned], finals: dict[tuple[str, int], dict[str, Any]],
-            progress: StudyProgress) -> Path:
+            store: UnitStore, progress: StudyProgress) -> Path:
     """Predictions, budget adequacy, the manifest and the report, once every run is done."""
-    predictions = _collect_predictions(plan, out)
+    predictions = _collect_predictions(plan, store, store.load)
     check_predictions(predictions, str(out / PREDICTIONS_FILE))
-    atomic_write_parquet(predictions, out / PREDICTIONS_FILE)
+    files = {PREDICTIONS_FILE: atomic_write_parquet(predictions, out / PREDICTIONS_FILE)}
     progress.note(f"predictions.parquet: {predictions.height:,} rows")
     ended = datetime.now(UTC)
     methods = {v.name: _method_record(plan, v, tuned[v.name], finals) for v in plan.variants}
@@ -108,12 +127,18 @@ def _finish(plan: Plan, out: Path, base: dict[str, Any], started: datetime,
     verdicts, adequacy = assess_study(plan, methods, trials, scored(predictions))
     for name, verdict in verdicts.items():
         methods[name]["adequacy"] = verdict.to_json()
-    atomic_write_parquet(trials_with_adequacy(plan, trials, verdicts), out / TRIALS_FILE)
+    files[TRIALS_FILE] = atomic_write_parquet(trials_with_adequacy(plan, trials, verdicts),
+                                              out / TRIALS_FILE)
+    if (out / folder.OPTUNA_DB).is_file():  # no tuning writes it from here on
+        files[folder.OPTUNA_DB] = FileDigest.of_file(out / folder.OPTUNA_DB)
     final = {**base, "status": "complete", "finished_at": ended.isoformat(),
              "wall_time_s": (ended - started).total_seconds(), "methods": methods,
-             "adequacy": adequacy}
+             "adequacy": adequacy, "files": _files_json(files)}
     atomic_write_json(final, out / MANIFEST_FILE)  # the report reads it
     final["report"] = _render_report(out)
+    if final["report"]["status"] == "written":
+        files[REPORT_FILE] = FileDigest.of_file(out / REPORT_FILE)
+        final["files"] = _files_json(files)
     atomic_write_json(final, out / MANIFEST_FILE)
     report = final["report"]
     progress.note(f"report {report['status']}" + (
@@ -126,20 +151,14 @@ def _resources(plan: Plan, cluster: ClusterInfo) -> Resources:
     return plan_resources(cluster, r.cpu, r.gpu, r.concurrency, plan.spec.budget.trials)
 
 
-def _check_folder(out: Path, plan: Plan, fingerprint: str, resume: bool) -> None:
-    marker = out / "parts" / "study.json"
-    if marker.is_file():
-        held = json.loads(marker.read_text())
-        if held.get("fingerprint") != fingerprint:
-            raise StudyFolderError(
-                f"{out}: holds a different study ({held.get('name')!r}, other settings); "
-                f"choose another --out, or remove the folder to start over")
-    elif resume:
-        raise StudyFolderError(f"{out}: --resume, but there is no study to resume here")
+def _files_json(files: dict[str, FileDigest]) -> dict[str, dict[str, Any]]:
+    """The results files' checksums as written, for the manifest (the report verifies
+    predictions.parquet and trials.parquet against them)."""
+    return {name: digest.to_json() for name, digest in files.items()}
 
 
 def _start_folder(out: Path, plan: Plan, fingerprint: str) -> None:
-    marker = out / "parts" / "study.json"
+    marker = out / folder.MARKER
     if not marker.is_file():
         atomic_write_json({"name": plan.spec.name, "fingerprint": fingerprint}, marker)
 
@@ -150,15 +169,16 @@ def trial_spec(plan: Plan, v: Variant, resources: Resources) -> TrialSpec:
                      metric=plan.spec.budget.metric, threads=max(1, int(resources.cpu)))
 
 
-def _tune(plan: Plan, variant: Variant, resources: Resources, out: Path,
+def _tune(plan: Plan, variant: Variant, resources: Resources, out: Path, store: UnitStore,
           progress: StudyProgress) -> _Tuned:
-    done = out / "parts" / "tuning" / f"{variant.name}.json"
+    key = f"tuning/{variant.name}"
     budget = plan.spec.budget
-    if done.is_file():
-        record = json.loads(done.read_text())
+    done = store.read(key)
+    if done is not None:
+        record = done.record
         progress.start_tuning(variant.name, budget.trials, budget.trials)
-        rows = pl.read_parquet(done.with_suffix(".parquet"))
-        return _Tuned(rows, record["best_config"], record["best_metric"], record["wall_time_s"])
+        return _Tuned(done.frame("trials.parquet"), record["best_config"],
+                      record["best_metric"], record["wall_time_s"])
     from robustlab.tune.tuner import TuneSettings, tune_variant
 
     settings = TuneSettings(
@@ -169,10 +189,10 @@ def _tune(plan: Plan, variant: Variant, resources: Resources, out: Path,
     progress.start_tuning(variant.name, budget.trials)
     outcome = tune_variant(trial_spec(plan, variant, resources), variant.space, settings,
                            plan.dataset,
-                           on_trial=lambda r: progress.trial_done(variant.name, r, budget.metric))
-    atomic_write_parquet(outcome.trials, done.with_suffix(".parquet"))
-    atomic_write_json({"best_config": outcome.best_config, "best_metric": outcome.best_metric,
-                       "wall_time_s": outcome.wall_time_s}, done)
+                           on_trial=lambda r: progress.trial_done(variant.name, r, budget.metric),
+                           on_retry=lambda r: progress.trial_retried(variant.name, r))
+    store.write(key, {"best_config": outcome.best_config, "best_metric": outcome.best_metric,
+                      "wall_time_s": outcome.wall_time_s}, {"trials.parquet": outcome.trials})
     progress.tuning_done(variant.name, outcome.wall_time_s)
     return _Tuned(outcome.trials, outcome.best_config, outcome.best_metric, outcome.wall_time_s)
 
@@ -182,11 +202,11 @@ def _all_trials(tuned: dict[str, _Tuned]) -> pl.DataFrame:
     return pl.concat([t.rows for t in tuned.values()], how="diagonal_relaxed")
 
 
-def _final_path(out: Path, variant: str, seed: int) -> Path:
-    return out / "parts" / "finals" / variant / f"seed{seed}.json"
+def _final_key(variant: str, seed: int) -> str:
+    return f"finals/{variant}/seed{seed}"
 
 
-def _finals(plan: Plan, tuned: dict[str, _Tuned], resources: Resources, out: Path,
+def _finals(plan: Plan, tuned: dict[str, _Tuned], resources: Resources, store: UnitStore,
             progress: StudyProgress) -> tuple[dict[tuple[str, int], dict[str, Any]],
                                               dict[str, Any] | None]:
     """Every (variant, initial seed) as a Ray task, then, with `final.until_decided`, the
@@ -196,20 +216,24 @@ def _finals(plan: Plan, tuned: dict[str, _Tuned], resources: Resources, out: Pat
 
     infos: dict[tuple[str, int], dict[str, Any]] = {}
     first = [(v.name, seed) for v in plan.variants for seed in plan.spec.final.seeds]
-    progress.start_finals(plan.total_final_runs, sum(_final_path(out, v, s).is_file()
-                                                     for v, s in first))
-    _run_finals(plan, tuned, resources, out, progress, first, infos)
+    progress.start_finals(plan.total_final_runs, sum(_finished(store, v, s) for v, s in first))
+    _run_finals(plan, tuned, resources, store, progress, first, infos)
     if sequential.design_of(plan) is None:
         return infos, None
 
     def train(runs: list[tuple[str, int]]) -> None:
-        progress.start_finals(len(runs), sum(_final_path(out, v, s).is_file() for v, s in runs))
-        _run_finals(plan, tuned, resources, out, progress, runs, infos)
+        progress.start_finals(len(runs), sum(_finished(store, v, s) for v, s in runs))
+        _run_finals(plan, tuned, resources, store, progress, runs, infos)
 
+    # store.read: a damaged unit is left out of a look, which then asks for it: it is redone
     record = sequential.run_until_decided(
-        plan, lambda: _collect_predictions(plan, out), lambda: _failed_runs(infos),
+        plan, lambda: _collect_predictions(plan, store, store.read), lambda: _failed_runs(infos),
         train, progress.note)
     return infos, record
+
+
+def _finished(store: UnitStore, variant: str, seed: int) -> bool:
+    return store.sidecar(_final_key(variant, seed)).is_file()
 
 
 def _failed_runs(infos: dict[tuple[str, int], dict[str, Any]]) -> dict[str, set[int]]:
@@ -221,7 +245,7 @@ def _failed_runs(infos: dict[tuple[str, int], dict[str, Any]]) -> dict[str, set[
     return failed
 
 
-def _run_finals(plan: Plan, tuned: dict[str, _Tuned], resources: Resources, out: Path,
+def _run_finals(plan: Plan, tuned: dict[str, _Tuned], resources: Resources, store: UnitStore,
                 progress: StudyProgress, runs: list[tuple[str, int]],
                 infos: dict[tuple[str, int], dict[str, Any]]) -> None:
     """Run every missing (variant, seed) of `runs` as a Ray task; record each run's info."""
@@ -232,9 +256,9 @@ def _run_finals(plan: Plan, tuned: dict[str, _Tuned], resources: Resources, out:
     variants = {v.name: v for v in plan.variants}
     todo = []
     for name, seed in runs:
-        path = _final_path(out, name, seed)
-        if path.is_file():
-            infos[(name, seed)] = json.loads(path.read_text())
+        done = store.read(_final_key(name, seed))
+        if done is not None:
+            infos[(name, seed)] = done.record
         elif tuned[name].best_config is None:
             infos[(name, seed)] = {"error": "no successful tuning trial"}
         else:
@@ -249,29 +273,33 @@ def _run_finals(plan: Plan, tuned: dict[str, _Tuned], resources: Resources, out:
         ready, _ = ray.wait(list(pending), num_returns=1)
         name, seed = pending.pop(ready[0])
         outcome = ray.get(ready[0])
-        path = _final_path(out, name, seed)
-        if outcome.predictions is not None:
-            atomic_write_parquet(outcome.predictions, path.with_suffix(".parquet"))
-        atomic_write_json(outcome.info, path)  # written last: it marks the run finished
+        payloads = {} if outcome.predictions is None else {"predictions.parquet":
+                                                            outcome.predictions}
+        store.write(_final_key(name, seed), outcome.info, payloads)
         infos[(name, seed)] = outcome.info
         progress.final_done(f"{name} seed {seed}")
 
 
-def _seeds_run(out: Path, variant: str) -> list[int]:
-    """The seeds of `variant` whose final run finished (its info file exists), sorted."""
-    folder = out / "parts" / "finals" / variant
+def _seeds_run(store: UnitStore, variant: str) -> list[int]:
+    """The seeds of `variant` whose final run finished (its unit's sidecar exists), sorted."""
+    folder = store.root / "finals" / variant
     return sorted(int(p.stem[4:]) for p in folder.glob("seed*.json") if p.stem[4:].isdigit())
 
 
-def _collect_predictions(plan: Plan, out: Path) -> pl.DataFrame:
+def _collect_predictions(plan: Plan, store: UnitStore,
+                         read: Callable[[str], Unit | None]) -> pl.DataFrame:
+    """Every final unit's predictions. `read`: `store.load` once the runs are done (a unit
+    damaged since raises UnitDamaged: exit 2, and a rerun redoes it), `store.read` between
+    the looks of the sequential phase (a damaged unit is left out, and its look redoes it)."""
     frames = []
     for v in plan.variants:
-        for seed in _seeds_run(out, v.name):
-            path = _final_path(out, v.name, seed).with_suffix(".parquet")
-            if path.is_file():
-                frames.append(pl.read_parquet(path))
+        for seed in _seeds_run(store, v.name):
+            done = read(_final_key(v.name, seed))
+            if done is not None and "predictions.parquet" in done.files:
+                frames.append(done.frame("predictions.parquet"))
     if not frames:
-        raise RuntimeError(f"{out}: no final run produced predictions (see manifest.json)")
+        raise RuntimeError(f"{store.root.parent}: no final run produced predictions (see "
+                           f"manifest.json)")
     frame = pl.concat(frames, how="diagonal_relaxed")
     return frame.sort(["method", "seed", "condition", "example_id"])
 

@@ -9,6 +9,13 @@ continues it: finished trials are kept, unfinished ones rerun (deterministically
 result depends only on its config and the seed). Otherwise a leftover Optuna study of the same
 name is deleted first, so a fresh start is the same as a first run.
 
+Faults: a trial whose worker dies (killed, out of memory) is started again from its first
+epoch, up to TRIAL_RETRIES times; the result is the one an undisturbed trial gives (a trial's
+result depends only on its config and the seed). A full disk under Ray's folder or optuna.db
+ends the tuning with StorageError: Ray itself only logs a failed save and goes on with its
+trial files left empty, so the tuning also checks that Ray stored every result it reported.
+The variant's Ray folder is then removed, and the next run tunes it again from its start.
+
 ASHA note: a trial that ASHA stops is, to Optuna, a COMPLETE trial with a low-budget score.
 Trials therefore report their best-so-far value, and the runner ranks trials by it; the
 trials table marks such trials "stopped" so the report can show how far each one got.
@@ -17,6 +24,7 @@ trials table marks such trials "stopped" so the report can show how far each one
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import shutil
@@ -24,19 +32,34 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from types import TracebackType
 from typing import Any
 
 import polars as pl
 from ray.tune import Callback
 from ray.tune.search.optuna import OptunaSearch
 
+from robustlab.results import StorageError, is_disk_full
 from robustlab.tune.cluster import Resources
 from robustlab.tune.space import SearchSpace
 from robustlab.tune.trainable import TrialSpec, run_trial
 
+# A worker killed mid-trial (OOM killer, a lost node) is an accident of the machine, not a
+# property of the config: the trial runs again. A trial that raises fails after as many tries.
+TRIAL_RETRIES = 2
+
+Listener = Callable[[dict[str, Any]], None]
+
+
+@dataclass(frozen=True)
+class _Listeners:
+    on_trial: Listener  # a trial finished or failed: its last record
+    on_retry: Listener  # a trial failed and runs again: {"trial", "retry", "retries"}
+
+
 # Listeners for the progress callback, by variant: kept out of the callback itself because Ray
 # pickles the run config (and its callbacks) into the experiment state.
-_LISTENERS: dict[str, Callable[[dict[str, Any]], None]] = {}
+_LISTENERS: dict[str, _Listeners] = {}
 
 
 @dataclass(frozen=True)
@@ -67,7 +90,8 @@ def tune_variant(
     space: SearchSpace,
     settings: TuneSettings,
     dataset: Any,
-    on_trial: Callable[[dict[str, Any]], None] | None = None,
+    on_trial: Listener | None = None,
+    on_retry: Listener | None = None,
 ) -> TuneOutcome:
     """Run (or resume) the tuning of one variant and collect its trials."""
     from ray import tune
@@ -75,14 +99,15 @@ def tune_variant(
     start = time.perf_counter()
     trainable = tune.with_resources(
         tune.with_parameters(run_trial, spec=spec, dataset=dataset), settings.resources.as_ray())
-    _LISTENERS[settings.name] = on_trial or (lambda _: None)
+    _LISTENERS[settings.name] = _Listeners(on_trial or (lambda _: None),
+                                           on_retry or (lambda _: None))
     # The new output engine prints tables even at verbose=0; the legacy one stays quiet.
     os.environ["RAY_AIR_NEW_OUTPUT"] = "0"
     # Tune's own SIGINT handler ends fit() *normally* with unfinished trials; let Ctrl-C
     # raise instead, so an interrupted tuning is never recorded as finished.
     os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"
     try:
-        grid = _fit(trainable, space, settings)
+        grid = _fit_stored(trainable, space, settings)
     finally:
         _LISTENERS.pop(settings.name, None)
     _check_finished(grid, settings)
@@ -118,6 +143,91 @@ def _fit(trainable: Any, space: SearchSpace, settings: TuneSettings) -> Any:
     return _fresh_tuner(trainable, space, settings).fit()
 
 
+def _fit_stored(trainable: Any, space: SearchSpace, settings: TuneSettings) -> Any:
+    """`_fit`, raising StorageError (and removing the variant's Ray folder, which a resume
+    could not trust) when the disk filled up under Ray's folder or optuna.db, or Ray did not
+    store every result it reported."""
+    path = settings.storage / settings.name
+    watch = _StorageWatch()
+    try:
+        with watch:
+            grid = _fit(trainable, space, settings)
+    except Exception as err:
+        if not is_disk_full(err):
+            raise
+        watch.problem = _disk_full_line(err)
+    if watch.problem is not None:
+        what = f"disk full while tuning {settings.name!r} ({watch.problem})"
+    elif (lost := _unstored(grid, settings)) is not None:
+        what = f"Ray lost results while tuning {settings.name!r} ({lost}; a full disk?)"
+    else:
+        return grid
+    shutil.rmtree(path, ignore_errors=True)
+    raise StorageError(f"{what}; its Ray folder is removed, so the next run tunes it again "
+                       f"from its start")
+
+
+class _StorageWatch(logging.Filter):
+    """Catches Ray's log of a failed save of the experiment state (Ray goes on after it) and
+    keeps the traceback off the console: the run reports it in one line."""
+
+    LOGGER = "ray.tune.execution.experiment_state"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.problem: str | None = None
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        err = record.exc_info[1] if record.exc_info else None
+        if err is None or not is_disk_full(err):
+            return True
+        self.problem = self.problem or _disk_full_line(err)
+        return False
+
+    def __enter__(self) -> _StorageWatch:
+        logging.getLogger(self.LOGGER).addFilter(self)
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, err: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        logging.getLogger(self.LOGGER).removeFilter(self)
+
+
+def _unstored(grid: Any, settings: TuneSettings) -> str | None:
+    """A trial whose results Ray did not all store (its trial files were written on a full
+    disk): Ray reports none of this itself."""
+    for result in grid:
+        reported = (result.metrics or {}).get("training_iteration")
+        frame = result.metrics_dataframe
+        stored = 0 if frame is None else len(frame)
+        if isinstance(reported, int) and stored < reported:
+            tag = str((result.metrics or {}).get("experiment_tag", "0"))
+            return (f"Ray stored {stored} of the {reported} results of trial "
+                    f"{_trial_key(settings.name, tag)} under {result.path}")
+    return None
+
+
+def _disk_full_line(err: BaseException) -> str:
+    """The line that says the disk is full, from the root cause of `err` outwards (Ray wraps
+    errors of its loop as a whole traceback in text: there, the first such line)."""
+    chain: list[BaseException] = []
+    current: BaseException | None = err
+    while current is not None and not any(current is seen for seen in chain):
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    for exc in reversed(chain):
+        lines = str(exc).splitlines() or [""]
+        if is_disk_full(RuntimeError(lines[0])):
+            kind = type(exc)
+            name = kind.__qualname__ if kind.__module__ == "builtins" else (
+                f"{kind.__module__}.{kind.__qualname__}")
+            return f"{name}: {lines[0].strip()}"
+        for line in lines[1:]:
+            if is_disk_full(RuntimeError(line)):
+                return line.strip()
+    return f"{type(err).__name__}: {err}".splitlines()[0]
+
+
 class TuningInterrupted(RuntimeError):
     """fit() returned with trials missing or unfinished (the run was stopped)."""
 
@@ -147,7 +257,7 @@ def _fresh_tuner(trainable: Any, space: SearchSpace, settings: TuneSettings) -> 
             name=settings.name,
             storage_path=str(settings.storage),
             verbose=0,
-            failure_config=tune.FailureConfig(max_failures=0),
+            failure_config=tune.FailureConfig(max_failures=TRIAL_RETRIES),
             callbacks=[_Progress(settings.name)],
         ),
     )
@@ -208,12 +318,18 @@ class _Progress(Callback):
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self._send(trial, failed=True)
 
+    def on_trial_recover(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        listeners = _LISTENERS.get(self.name)
+        if listeners is not None:
+            listeners.on_retry({"trial": _trial_key(self.name, trial.experiment_tag),
+                                "retry": int(trial.num_failures), "retries": TRIAL_RETRIES})
+
     def _send(self, trial: Any, failed: bool) -> None:
-        listener = _LISTENERS.get(self.name)
-        if listener is not None:
+        listeners = _LISTENERS.get(self.name)
+        if listeners is not None:
             result = dict(trial.last_result or {})
-            listener({"trial": _trial_key(self.name, trial.experiment_tag), "failed": failed,
-                      **result})
+            listeners.on_trial({"trial": _trial_key(self.name, trial.experiment_tag),
+                                "failed": failed, **result})
 
 
 def _trial_key(name: str, experiment_tag: str) -> str:

@@ -18,7 +18,13 @@ from robustlab.report.__main__ import main
 from robustlab.report.analysis import analyse, settings_from
 from robustlab.report.inputs import load_results
 from robustlab.report.slicing import SliceSpec
-from robustlab.results import MANIFEST_FILE, PREDICTIONS_FILE, TRIALS_FILE, ResultsError
+from robustlab.results import (
+    MANIFEST_FILE,
+    PREDICTIONS_FILE,
+    TRIALS_FILE,
+    FileDigest,
+    ResultsError,
+)
 from robustlab.stats import benjamini_hochberg
 
 
@@ -80,6 +86,25 @@ def test_unreadable_files(folder: Path) -> None:
     (folder / MANIFEST_FILE).write_text("[1, 2]")
     with pytest.raises(ReportInputError, match="expected a JSON object, got list"):
         load_results(folder)
+
+
+@pytest.mark.parametrize("name", [PREDICTIONS_FILE, TRIALS_FILE])
+def test_a_results_file_that_no_longer_matches_its_recorded_checksum_is_named(
+    folder: Path, name: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    manifest = json.loads((folder / MANIFEST_FILE).read_text())
+    manifest["files"] = {n: FileDigest.of_file(folder / n).to_json()
+                         for n in (PREDICTIONS_FILE, TRIALS_FILE)}
+    (folder / MANIFEST_FILE).write_text(json.dumps(manifest))
+    load_results(folder)  # as written: fine
+    data = bytearray((folder / name).read_bytes())
+    data[len(data) // 2] ^= 0x01  # one flipped bit, which Parquet may not notice
+    (folder / name).write_bytes(bytes(data))
+    assert main([str(folder)]) == 2
+    assert capsys.readouterr().err == (
+        f"error: {folder / name}: damaged (its size or sha256 differs from the one "
+        f"{MANIFEST_FILE} recorded when the study wrote it); rerun the study command with "
+        f"--resume to rebuild it from parts/\n")
 
 
 def test_trials_contract(folder: Path) -> None:

@@ -1,17 +1,25 @@
-"""Fixtures of the study-runner tests: tiny study files and a CLI runner."""
+"""Fixtures of the study-runner tests: tiny study files, a CLI runner, and the process helpers
+that kill a run (and the Ray instance it started) by process id."""
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import errno
 import os
+import shutil
+import signal
 import subprocess
 import sys
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+
+from robustlab.tune.cluster import ray_temp_dir
 
 ROOT = Path(__file__).resolve().parents[2]
 STUDIES = ROOT / "studies"
@@ -75,3 +83,95 @@ def run_cli(*args: str, timeout: float = 300, env: dict[str, str] | None = None
     return subprocess.run([sys.executable, "-m", "robustlab.study", *args], cwd=ROOT,
                           capture_output=True, text=True, timeout=timeout,
                           env=env or cli_env(), check=False)
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below `pid`, from /proc (Linux), children before their parents."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found[::-1]
+
+
+def session_processes(marker: str) -> list[int]:
+    """Processes whose command line names `marker` (this run's Ray temp dir)."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if marker.encode() in cmdline.read_bytes():
+                found.append(int(cmdline.parent.name))
+        except OSError:
+            continue
+    return found
+
+
+def kill_tree(proc: subprocess.Popen[str], out: Path) -> None:
+    """Kill the CLI and every process it started (its Ray instance), by process id: its
+    descendants, then any straggler naming this run's Ray temp dir."""
+    marker = str(ray_temp_dir(out)[0])
+    for pid in [*descendants(proc.pid), proc.pid]:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+    time.sleep(1.0)
+    for pid in session_processes(marker):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    shutil.rmtree(marker, ignore_errors=True)
+
+
+@pytest.fixture
+def tmpfs() -> Iterator[Callable[[Path, str], Path]]:
+    """`tmpfs(folder, "16m")` mounts a tmpfs of that size at `folder` (a small filesystem to
+    fill up), unmounted after the test; skips the test where it cannot mount (not root, no
+    CAP_SYS_ADMIN: e.g. an unprivileged CI container)."""
+    mounted: list[Path] = []
+
+    def mount(folder: Path, size: str) -> Path:
+        folder.mkdir(parents=True, exist_ok=True)
+        if os.geteuid() != 0 or shutil.which("mount") is None:
+            pytest.skip("a full disk is tested on a tmpfs the test mounts: that needs root")
+        done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs",
+                               str(folder)], capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            pytest.skip(f"a full disk is tested on a tmpfs the test mounts, and this "
+                        f"machine refuses it: {done.stderr.strip() or done.returncode}")
+        mounted.append(folder)
+        return folder
+
+    yield mount
+    for folder in reversed(mounted):
+        if subprocess.run(["umount", str(folder)], check=False).returncode != 0:
+            subprocess.run(["umount", "-l", str(folder)], check=False)  # busy: detach it
+
+
+def fill(folder: Path, keep: int = 0) -> Path:
+    """Fill the filesystem of `folder` with one file, then give `keep` bytes back; returns the
+    file (delete it to free the space). Grown chunk by chunk, down to one page, so a writer
+    using the disk meanwhile cannot make it fail."""
+    filler = folder / "filler"
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        size = os.fstat(fd).st_size
+        for chunk in (1 << 20, 1 << 16, 1 << 12):
+            while True:
+                try:
+                    os.posix_fallocate(fd, size, chunk)
+                except OSError as err:
+                    if err.errno != errno.ENOSPC:
+                        raise
+                    break
+                size += chunk
+        os.ftruncate(fd, max(0, size - keep))
+    finally:
+        os.close(fd)
+    return filler

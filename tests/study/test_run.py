@@ -4,12 +4,9 @@ as an uninterrupted one (which is also the determinism check: same file, same pr
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
-import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -22,7 +19,8 @@ import pytest
 
 from robustlab.results import TRIAL_COLUMNS, check_columns, check_predictions
 from robustlab.stats.adequacy import RULES
-from robustlab.tune.cluster import ray_temp_dir
+
+from .conftest import kill_tree
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("ray")]
 
@@ -128,50 +126,6 @@ def _check_adequacy(out: Path, manifest: dict[str, Any], trials: pl.DataFrame,
             assert f"<summary><strong>{name}</strong>: " in html
 
 
-def _descendants(pid: int) -> list[int]:
-    """Every process below `pid`, from /proc (Linux), children before their parents."""
-    children: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
-    found, todo = [], [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.append(child)
-            todo.append(child)
-    return found[::-1]
-
-
-def _session_processes(marker: str) -> list[int]:
-    """Processes whose command line names `marker` (this run's Ray temp dir)."""
-    found = []
-    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
-        try:
-            if marker.encode() in cmdline.read_bytes():
-                found.append(int(cmdline.parent.name))
-        except OSError:
-            continue
-    return found
-
-
-def _kill_tree(proc: subprocess.Popen[str], out: Path) -> None:
-    """Kill the CLI and every process it started (its Ray instance), by process id: its
-    descendants, then any straggler naming this run's Ray temp dir."""
-    marker = str(ray_temp_dir(out)[0])
-    for pid in [*_descendants(proc.pid), proc.pid]:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-    proc.wait(timeout=30)
-    time.sleep(1.0)
-    for pid in _session_processes(marker):
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-    shutil.rmtree(marker, ignore_errors=True)
-
-
 def _run_until(args: list[str], out: Path, ready: Any, timeout: float = 600) -> None:
     """Start the CLI; SIGKILL it (and its children) once `ready()` is true."""
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
@@ -187,7 +141,7 @@ def _run_until(args: list[str], out: Path, ready: Any, timeout: float = 600) -> 
                 pytest.fail("the kill point never came")
             time.sleep(0.2)
     finally:
-        _kill_tree(proc, out)
+        kill_tree(proc, out)
 
 
 def test_interrupted_runs_resume_to_the_uninterrupted_results(
@@ -201,7 +155,7 @@ def test_interrupted_runs_resume_to_the_uninterrupted_results(
     args = [str(tiny_study), "--out", str(resumed), "--quiet"]
     # 1) killed while the second variant is tuning (after the first finished)
     _run_until(args, resumed, lambda: (resumed / "ray" / "symile").is_dir())
-    first_tuning = resumed / "parts" / "tuning" / "clip.parquet"
+    first_tuning = resumed / "parts" / "tuning" / "clip.trials.parquet"
     assert first_tuning.is_file()
     stamp = first_tuning.stat().st_mtime_ns
     # 2) killed again right after the first final run was written
