@@ -1,0 +1,145 @@
+"""The confirmation tests of discovered slices: the report's tests, on the held-out half.
+
+- A slice's **failure** (one variant, a slice S vs the rest R of the test examples):
+  Δ = acc(S) − acc(R), the two-sample counterpart of the pairwise procedure (`paired`):
+  - one seed: the Miettinen–Nurminen score test of two independent proportions and the
+    interval that inverts it (Miettinen & Nurminen 1985; recommended by Fagerland, Lydersen &
+    Laake 2015); at Δ₀ = 0 it is the pooled two-proportion z test times √((N − 1)/N);
+  - several seeds: an intersection–union of (i) the crossed seed × example t-test of equal
+    *mean* accuracy, with variance
+        V̂ = s²(Δ_s)/S + s²(ē_i, i ∈ S)/n_S + s²(ē_i, i ∈ R)/n_R,
+    Δ_s the slice gap of seed s and ē_i an example's seed-averaged correctness — Clark's
+    min-F′ for the two-sample case, conservative by the seed × example interaction as in
+    `crossed` — with Satterthwaite df (Cochran–Cox critical values at 2 seeds), and (ii) the
+    score test on the seed-averaged (fractional) counts. p = max, interval = hull, so the
+    interval excludes 0 exactly when p < 1 − level.
+- A comparison's **reversal** on S: the paired Δ of the two variants on S, with `paired.compare`
+  (Tango / crossed seed × example), exactly as the pairwise table and hidden failures test it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.special import ndtr, ndtri
+
+from robustlab.stats.crossed import Components, crossed_t
+
+_BISECTIONS = 55
+
+
+@dataclass(frozen=True)
+class TwoSample:
+    """Δ = acc(S) − acc(R) with its interval and the test the interval inverts.
+
+    acc_slice, acc_rest: seed-averaged accuracies; n_slice, n_rest: examples; method:
+    "score" (one seed) or "crossed_t" / "crossed_cc"; df: the crossed test's (None for one
+    seed); p_value: two-sided, and low ≤ 0 ≤ high ⟺ p_value ≥ 1 − level."""
+
+    estimate: float
+    low: float
+    high: float
+    p_value: float
+    method: str
+    acc_slice: float
+    acc_rest: float
+    n_slice: int
+    n_rest: int
+    df: float | None
+
+
+def mn_z(x1: np.ndarray, n1: np.ndarray, x2: np.ndarray, n2: np.ndarray,
+         delta0: np.ndarray) -> np.ndarray:
+    """Miettinen–Nurminen score statistic of H0: p₁ − p₂ = delta0 (decreasing in delta0).
+
+    x1, x2 may be fractional (seed-averaged successes). The variance uses the maximum-likelihood
+    (p̃₁, p̃₂) under p̃₁ − p̃₂ = delta0, the root of Farrington & Manning's cubic, times
+    N/(N − 1)."""
+    x1, n1, x2, n2, d = np.broadcast_arrays(*(np.asarray(a, dtype=np.float64)
+                                              for a in (x1, n1, x2, n2, delta0)))
+    p1, p2 = x1 / n1, x2 / n2
+    p1t = _restricted(p1, n1, p2, n2, d)
+    p2t = p1t - d
+    total = n1 + n2
+    var = (p1t * (1 - p1t) / n1 + p2t * (1 - p2t) / n2) * total / np.maximum(total - 1, 1)
+    diff = p1 - p2 - d
+    with np.errstate(invalid="ignore", divide="ignore"):
+        z = diff / np.sqrt(var)
+    edge = np.where(diff > 0, np.inf, np.where(diff < 0, -np.inf, 0.0))
+    return np.where(var > 1e-300, z, edge)
+
+
+def _restricted(p1: np.ndarray, n1: np.ndarray, p2: np.ndarray, n2: np.ndarray,
+                d: np.ndarray) -> np.ndarray:
+    """p̃₁ maximising the two binomial likelihoods subject to p̃₁ − p̃₂ = d (Farrington &
+    Manning 1990's closed form of the cubic's root, clipped into the feasible range)."""
+    theta = n2 / n1
+    a = 1.0 + theta
+    b = -(1.0 + theta + p1 + theta * p2 + d * (theta + 2.0))
+    c = d * d + d * (2.0 * p1 + theta + 1.0) + p1 + theta * p2
+    e = -p1 * d * (1.0 + d)
+    v = b**3 / (27.0 * a**3) - b * c / (6.0 * a * a) + e / (2.0 * a)
+    u = np.sign(v) * np.sqrt(np.maximum(b * b / (9.0 * a * a) - c / (3.0 * a), 0.0))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ratio = np.clip(np.where(u != 0, v / u**3, 0.0), -1.0, 1.0)
+    w = (np.pi + np.arccos(ratio)) / 3.0
+    p1t = 2.0 * u * np.cos(w) - b / (3.0 * a)
+    return np.clip(p1t, np.maximum(d, 0.0), np.minimum(1.0 + d, 1.0))
+
+
+def mn_interval(x1: np.ndarray, n1: np.ndarray, x2: np.ndarray, n2: np.ndarray, level: float
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(low, high, p): {Δ₀ : |z(Δ₀)| ≤ z_{1−α/2}} and the two-sided p of Δ = 0."""
+    crit = ndtri(1.0 - (1.0 - level) / 2.0)
+    x1, n1, x2, n2 = np.broadcast_arrays(*(np.asarray(a, dtype=np.float64)
+                                           for a in (x1, n1, x2, n2)))
+    est = x1 / n1 - x2 / n2
+    low = _root(x1, n1, x2, n2, crit, np.full(est.shape, -1.0), est.copy())
+    high = _root(x1, n1, x2, n2, -crit, est.copy(), np.full(est.shape, 1.0))
+    z0 = mn_z(x1, n1, x2, n2, np.zeros(est.shape))
+    return low, high, 2.0 * ndtr(-np.abs(z0))
+
+
+def _root(x1, n1, x2, n2, target, low, high) -> np.ndarray:
+    for _ in range(_BISECTIONS):
+        mid = (low + high) / 2.0
+        above = mn_z(x1, n1, x2, n2, mid) > target
+        low, high = np.where(above, mid, low), np.where(above, high, mid)
+    return (low + high) / 2.0
+
+
+def slice_vs_rest(correct: np.ndarray, in_slice: np.ndarray, level: float) -> TwoSample:
+    """One variant's Δ = acc(S) − acc(R) (module docstring).
+
+    correct: (S, n) 0/1, row s = seed s, column i = example i; in_slice: (n,) bool with at
+    least 2 examples on each side."""
+    c = np.atleast_2d(np.asarray(correct, dtype=np.float64))
+    mask = np.asarray(in_slice, dtype=bool)
+    ns, nr = int(mask.sum()), int((~mask).sum())
+    if ns < 2 or nr < 2:
+        raise ValueError(f"in_slice: need >= 2 examples in the slice and outside, got {ns}, {nr}")
+    e = c.mean(axis=0)  # (n,) seed-averaged correctness
+    xs, xr = float(e[mask].sum()), float(e[~mask].sum())
+    low, high, p = (float(v) for v in mn_interval(xs, ns, xr, nr, level))
+    method, df = "score", None
+    if c.shape[0] > 1:
+        t_low, t_high, t_p, t_df, cc = crossed_t(_components(c, mask), level)
+        low, high = min(low, float(t_low[0])), max(high, float(t_high[0]))
+        p = max(p, float(t_p[0]))
+        method, df = ("crossed_cc" if cc[0] else "crossed_t"), float(t_df[0])
+    return TwoSample(xs / ns - xr / nr, low, high, p, method, xs / ns, xr / nr, ns, nr, df)
+
+
+def _components(c: np.ndarray, mask: np.ndarray) -> Components:
+    """The crossed two-sample variance terms (seed, slice examples, rest examples)."""
+    s = c.shape[0]
+    gaps = c[:, mask].mean(axis=1) - c[:, ~mask].mean(axis=1)  # (S,) Δ_s
+    e = c.mean(axis=0)
+    ns, nr = int(mask.sum()), int((~mask).sum())
+    var = np.array([[gaps.var(ddof=1) / s, e[mask].var(ddof=1) / ns,
+                     e[~mask].var(ddof=1) / nr]])
+    df = np.array([[s - 1.0, ns - 1.0, nr - 1.0]])
+    one = lambda x: np.array([x], dtype=np.float64)  # noqa: E731
+    return Components(one(e[mask].mean() - e[~mask].mean()), one(ns + nr), np.array([s]),
+                      var, df, one(0.0), one(0.0), one(0.0), one(0.0))
