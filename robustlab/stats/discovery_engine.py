@@ -19,11 +19,11 @@ closed form (`_upper_bound`):
   z = effect · √s / √mean(v²).
 
 Pruning (exact for the pool's top `keep`): a slice needs `min_count` rows (a candidate of kind
-"complement" also needs `min_count` outside it); a child needs every parent alive; a slice is expanded only when some
-child could still beat the `keep`-th best score found so far (upper bound from its size and
-positive sum, and the largest value of v). A child enters the pool only when its effect beats
-every parent's effect on that target by `margin` (it must concentrate the failure, not inherit
-it).
+"complement" also needs `min_count` outside it); a child needs every parent alive; a slice is
+expanded only when some child could still beat the `keep`-th best score found so far (upper
+bound from its size, its positive sum and the largest value of v). A child enters the pool only
+when its effect beats every parent's effect on that target by `margin` (it must concentrate the
+failure, not inherit it).
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ def one_hot(codes: np.ndarray, n_levels: np.ndarray) -> Items:
     p = codes.shape[1]
     column = np.repeat(np.arange(p), n_levels)
     level = np.concatenate([np.arange(k) for k in n_levels]) if p else np.zeros(0, np.int64)
-    return Items(pack(codes[:, column].T == level[:, None]), column, level)
+    return Items(pack(level[:, None] == codes[:, column].T), column, level)
 
 
 @dataclass(frozen=True)
