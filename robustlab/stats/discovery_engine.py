@@ -163,8 +163,9 @@ def search(items: Items, t: Target, *, depth: int, min_count: int, keep: int,
         levels.append(level)
         if k == depth or level.size.size == 0:
             break
-        alive.append((upper_bound(t, level.size, level.positive, min_count) > pool.threshold)
-                     .any(axis=1) if prune else np.ones(level.size.size, dtype=bool))
+        bound = upper_bound(t, level.size, level.positive, min_count)
+        alive.append(np.asarray((bound > pool.threshold).any(axis=1)) if prune
+                     else np.ones(level.size.size, dtype=bool))
         level = _children(items, t, levels, alive, min_count, pool.threshold if prune
                           else -np.inf)
     return pool.result(depth, [lv.size.size for lv in levels]), levels

@@ -46,7 +46,7 @@ def holdout_split(strata: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     columns as far as their cells allow (nested stratification). An odd last row goes by coin.
     """
     n = strata.shape[0]
-    keys = [rng.random(n), *(strata[:, j] for j in range(strata.shape[1] - 1, -1, -1))]
+    keys = np.vstack([rng.random(n), *(strata[:, j] for j in range(strata.shape[1] - 1, -1, -1))])
     order = np.lexsort(keys)  # (n,) primary key: strata[:, 0]
     coin = rng.random((n + 1) // 2) < 0.5  # one per pair
     first = np.zeros(n, dtype=bool)  # position within the sorted order is discovery

@@ -121,7 +121,8 @@ def slice_vs_rest(correct: np.ndarray, in_slice: np.ndarray, level: float) -> Tw
         raise ValueError(f"in_slice: need >= 2 examples in the slice and outside, got {ns}, {nr}")
     e = c.mean(axis=0)  # (n,) seed-averaged correctness
     xs, xr = float(e[mask].sum()), float(e[~mask].sum())
-    low, high, p = (float(v) for v in mn_interval(xs, ns, xr, nr, level))
+    arr = lambda x: np.array(x, dtype=np.float64)  # noqa: E731
+    low, high, p = (float(v) for v in mn_interval(arr(xs), arr(ns), arr(xr), arr(nr), level))
     method, df = "score", None
     if c.shape[0] > 1:
         t_low, t_high, t_p, t_df, cc = crossed_t(_components(c, mask), level)
