@@ -158,7 +158,7 @@ def search(items: Items, t: Target, *, depth: int, min_count: int, keep: int,
     pool = _Pool(keep, z_floor)
     level = _first(items, t, min_count)
     for k in range(1, depth + 1):
-        ok = _margin_ok(level, levels, margin) if k > 1 else np.ones(level.z.shape, bool)
+        ok = margin_ok(level, levels[-1], margin) if k > 1 else np.ones(level.z.shape, bool)
         pool.add(level, ok, k)
         levels.append(level)
         if k == depth or level.size.size == 0:
@@ -238,9 +238,9 @@ def _parent_rows(child: np.ndarray, parents: np.ndarray, base: int) -> np.ndarra
     return out
 
 
-def _margin_ok(level: Level, levels: list[Level], margin: float) -> np.ndarray:
-    """(m, T): the slice's effect beats each parent's (any depth below) by `margin`."""
-    prev = levels[-1]
+def margin_ok(level: Level, prev: Level, margin: float) -> np.ndarray:
+    """(m, T): each slice's effect beats each of its parents' (in `prev`, the level above) by
+    `margin` (a parent missing from `prev` does not count)."""
     base = int(max(level.items.max(initial=0), prev.items.max(initial=0))) + 2
     rows = _parent_rows(level.items, prev.items, base)
     best = np.max(np.stack([np.where((rows[:, j] >= 0)[:, None], prev.effect[rows[:, j]],

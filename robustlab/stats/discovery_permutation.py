@@ -55,12 +55,9 @@ class MaxT:
         return float(np.sort(self.maxima)[::-1][min(allowed, b - 1)])
 
 
-def family(levels: list[Level]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(bits (M, W), z (M, T), level index (M,)) of every slice of an unpruned search."""
-    bits = np.concatenate([lv.bits for lv in levels])
-    z = np.concatenate([lv.z for lv in levels])
-    depth = np.concatenate([np.full(lv.size.size, i) for i, lv in enumerate(levels)])
-    return bits, z, depth
+def family(levels: list[Level]) -> tuple[np.ndarray, np.ndarray]:
+    """(bits (M, W), z (M, T)) of every slice of an unpruned search, level after level."""
+    return np.concatenate([lv.bits for lv in levels]), np.concatenate([lv.z for lv in levels])
 
 
 def max_t(bits: np.ndarray, z: np.ndarray, t: Target, *, permutations: int, min_count: int,

@@ -104,7 +104,7 @@ def cluster(name: str, embedding: np.ndarray, fit: np.ndarray, k: int, dims: int
 
     embedding: (n, D) float. PCA to `dims` components (centre and axes from the fit rows), then
     k-means with k-means++ starts (scipy's kmeans2, 30 Lloyd steps, seeded by `rng`); every row
-    goes to its nearest centre. Labels "cluster 1" … "cluster k", numbered by size on the fit
+    goes to its nearest centre. Labels "1" … "k", numbered by size on the fit
     rows (largest first), so a name does not depend on the start.
     """
     from scipy.cluster.vq import kmeans2
@@ -122,14 +122,14 @@ def cluster(name: str, embedding: np.ndarray, fit: np.ndarray, k: int, dims: int
     sizes = np.bincount(nearest[fit], minlength=k)
     rank = np.empty(k, dtype=np.int64)
     rank[np.argsort(-sizes, kind="stable")] = np.arange(k)
-    labels = tuple(f"cluster {i + 1}" for i in range(k))
+    labels = tuple(str(i + 1) for i in range(k))
     return _compact(Column(name, labels, rank[nearest]))
 
 
 def auto_clusters(n_fit: int, min_count: int) -> int:
-    """Clusters per modality when the study says `auto`: about three minimum-size slices per
-    cluster, between 2 and 24."""
-    return int(np.clip(n_fit // (3 * max(min_count, 1)), 2, 24))
+    """Clusters per modality when the study says `auto`: about two minimum-size slices per
+    cluster (so the smallest reportable slice can be a cluster), between 2 and 32."""
+    return int(np.clip(n_fit // (2 * max(min_count, 1)), 2, 32))
 
 
 def codes_matrix(columns: Sequence[Column]) -> tuple[np.ndarray, np.ndarray]:

@@ -1,0 +1,257 @@
+"""From searched candidates to findings: choose the candidates, test them, correct, group.
+
+Holdout: the `top_k` candidates of a kind (best discovery z first) are chosen greedily, skipping
+one whose discovery rows overlap an already chosen slice of the same target with Jaccard ≥ ½
+(near-duplicates) or lie in it for ≥ 80 % (a refinement of a slice already chosen: it inherits
+that slice's failure), and letting one slice take at most ⌈top_k/3⌉ places across targets (one
+broad failure cannot crowd out the rest). Each is tested on the
+confirmation half; a result pointing the other way than discovered gets p = 1 (so the two-sided
+p is a valid p of the directional claim); Holm or BH runs over every chosen candidate of every
+kind — that, and nothing searched, is the family.
+
+Permutation: every pair whose max-T adjusted p (× the number of kinds, Bonferroni) is < α is
+significant; the same greedy choice (among those that beat their parents by the margin) picks
+what is shown, with the effect on all examples and the simultaneous interval estimate ± c · se,
+c the max-T critical value.
+
+A **finding** groups confirmed rows: kind "failure" by (condition, slice) — several variants
+failing on the same examples; kind "reversal" by (condition, slice, winner) — one winner losing
+to several opponents there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from robustlab.stats.correction import adjust
+from robustlab.stats.crossed import components
+from robustlab.stats.discovery_bits import overlaps
+from robustlab.stats.discovery_engine import (
+    Candidates,
+    Items,
+    Kind,
+    Target,
+    margin_ok,
+    one_hot,
+    search,
+)
+from robustlab.stats.discovery_options import DiscoveryOptions
+from robustlab.stats.discovery_permutation import family, max_t
+from robustlab.stats.discovery_space import Column, codes_matrix
+from robustlab.stats.discovery_tests import slice_vs_rest
+from robustlab.stats.paired import compare
+
+OVERLAP = 0.5  # Jaccard at which two slices of one target are the same finding
+INSIDE = 0.8  # share of a slice's rows inside a chosen one that makes it a mere refinement
+POOL_FACTOR = 10  # candidates kept by the search per place to fill
+ENGINE_KIND: dict[str, Kind] = {"failure": "complement", "reversal": "zero"}
+_TYPES: dict[str, Any] = {
+    "kind": pl.String, "finding": pl.Int64, "condition": pl.String, "method": pl.String,
+    "opponent": pl.String, "slice": pl.String, "depth": pl.Int64, "n": pl.Int64,
+    "n_tested": pl.Int64, "acc_slice": pl.Float64, "acc_other": pl.Float64,
+    "overall_delta": pl.Float64, "estimate": pl.Float64, "ci_low": pl.Float64,
+    "ci_high": pl.Float64, "ci_method": pl.String, "p_value": pl.Float64,
+    "p_adjusted": pl.Float64, "confirmed": pl.Boolean, "discovery_z": pl.Float64,
+    "example_ids": pl.List(pl.Int64)}
+COLUMNS = list(_TYPES)
+
+
+@dataclass(frozen=True)
+class SpaceRows:
+    """The coded search space over the test examples: ids (n,), columns, fit (n,) bool (the
+    rows the space was fitted and the candidates ranked on)."""
+
+    ids: np.ndarray
+    columns: list[Column]
+    fit: np.ndarray
+
+
+@dataclass(frozen=True)
+class TargetSet:
+    """The targets of one kind: names (condition, method, opponent or None); values (n, T)
+    for the search; per target, `correct`: the method's (S, n) correctness (and the
+    opponent's, for a reversal) and, for a reversal, the paired Δ blocks (method − opponent,
+    `frames.pair_cells`)."""
+
+    kind: str
+    names: Sequence[tuple[str, str, str | None]]
+    values: np.ndarray
+    correct: Sequence[tuple[np.ndarray, ...]]
+    blocks: Sequence[tuple[np.ndarray, ...]]
+
+
+def select(c: Candidates, top_k: int) -> list[int]:
+    """Greedy choice of up to `top_k` candidates, best z first (module docstring)."""
+    if c.z.size == 0:
+        return []
+    per_slice = max(1, -(-top_k // 3))
+    inter = overlaps(c.bits, c.bits).astype(np.float64)
+    jac = inter / np.maximum(c.size[:, None] + c.size[None, :] - inter, 1.0)
+    inside = inter / np.maximum(c.size[:, None], 1.0)  # [i, j]: share of i's rows in j
+    chosen: list[int] = []
+    for i in range(c.z.size):
+        same = [j for j in chosen if c.target[j] == c.target[i]]
+        if any(jac[i, j] >= OVERLAP or inside[i, j] >= INSIDE for j in same):
+            continue
+        if sum(jac[i, j] >= 1.0 - 1e-12 for j in chosen) >= per_slice:
+            continue
+        chosen.append(i)
+        if len(chosen) == top_k:
+            break
+    return chosen
+
+
+def _items(space: SpaceRows, rows: np.ndarray) -> tuple[Items, np.ndarray]:
+    codes, n_levels = codes_matrix(space.columns)
+    return one_hot(codes[rows], n_levels), codes
+
+
+def _mask(codes: np.ndarray, items: Items, chosen: np.ndarray) -> np.ndarray:
+    """(n,) membership of the slice with item indices `chosen` (-1 = unused)."""
+    mask = np.ones(codes.shape[0], dtype=bool)
+    for i in chosen[chosen >= 0]:
+        mask &= codes[:, items.column[i]] == items.level[i]
+    return mask
+
+
+def _text(space: SpaceRows, items: Items, chosen: np.ndarray) -> str:
+    return " ∧ ".join(f"{space.columns[items.column[i]].name} = "
+                      f"{space.columns[items.column[i]].labels[items.level[i]]}"
+                      for i in chosen[chosen >= 0])
+
+
+def confirm_holdout(space: SpaceRows, targets: dict[str, TargetSet], options: DiscoveryOptions,
+                    min_count: int, alpha: float, level: float
+                    ) -> tuple[pl.DataFrame, dict[str, list[int]], int]:
+    """(rows, slices evaluated per kind and depth, family size) of the holdout guarantee."""
+    if not space.columns:
+        return _frame([]), {k: [] for k in targets}, 0
+    fit = space.fit
+    items, codes = _items(space, np.flatnonzero(fit))
+    rows, evaluated = [], {}
+    for kind, ts in targets.items():
+        t = Target.of(ts.values[fit], ENGINE_KIND[kind])
+        cand, _ = search(items, t, depth=options.depth, min_count=min_count,
+                         keep=max(50, POOL_FACTOR * options.top_k), margin=options.margin)
+        evaluated[kind] = list(cand.evaluated)
+        for i in select(cand, options.top_k):
+            mask = _mask(codes, items, cand.items[i])
+            row = _tested(ts, int(cand.target[i]), mask, ~fit, level)
+            rows.append({**row, **_described(space, items, cand.items[i], mask),
+                         "discovery_z": float(cand.z[i])})
+    if rows:
+        p_adj = adjust(np.array([r["p_value"] for r in rows]), options.correction)
+        for r, q in zip(rows, p_adj, strict=True):
+            r["p_adjusted"], r["confirmed"] = float(q), bool(q < alpha)
+    return _frame(_group(rows)), evaluated, len(rows)
+
+
+def _described(space: SpaceRows, items: Items, chosen: np.ndarray, mask: np.ndarray
+               ) -> dict[str, Any]:
+    return {"slice": _text(space, items, chosen), "depth": int((chosen >= 0).sum()),
+            "n": int(mask.sum()), "example_ids": space.ids[mask].tolist()}
+
+
+def _tested(ts: TargetSet, t: int, mask: np.ndarray, half: np.ndarray, level: float
+            ) -> dict[str, Any]:
+    """Target t's test of the slice `mask` (n,) on the examples `half` (n,) (a directional
+    claim: p = 1 when the estimate points the other way)."""
+    cond, method, opponent = ts.names[t]
+    inside = mask & half
+    base = {"kind": ts.kind, "condition": cond, "method": method, "opponent": opponent,
+            "n_tested": int(inside.sum())}
+    if inside.sum() < 2 or (ts.kind == "failure" and (half & ~mask).sum() < 2):
+        return {**base, "acc_slice": None, "acc_other": None, "overall_delta": None,
+                "estimate": None, "ci_low": None, "ci_high": None,
+                "ci_method": "too few examples", "p_value": 1.0}
+    correct = ts.correct[t]
+    if ts.kind == "failure":
+        r = slice_vs_rest(correct[0][:, half], mask[half], level)
+        return {**base, "acc_slice": r.acc_slice, "acc_other": r.acc_rest,
+                "overall_delta": None, "estimate": r.estimate, "ci_low": r.low,
+                "ci_high": r.high, "ci_method": r.method,
+                "p_value": r.p_value if r.estimate < 0 else 1.0}
+    c = compare(components([[blk[:, inside] for blk in ts.blocks[t]]]), level)[0]
+    return {**base, "acc_slice": float(correct[0][:, inside].mean()),
+            "acc_other": float(correct[1][:, inside].mean()),
+            "overall_delta": float(-ts.values[:, t].mean()), "estimate": c.estimate,
+            "ci_low": c.low, "ci_high": c.high, "ci_method": c.method,
+            "p_value": c.p_value if c.estimate < 0 else 1.0}
+
+
+def confirm_permutation(space: SpaceRows, targets: dict[str, TargetSet],
+                        options: DiscoveryOptions, min_count: int, alpha: float,
+                        rng: np.random.Generator
+                        ) -> tuple[pl.DataFrame, dict[str, list[int]], int]:
+    """(rows, slices evaluated per kind and depth, family size) of the max-T guarantee."""
+    if not space.columns:
+        return _frame([]), {k: [] for k in targets}, 0
+    everything = np.ones(space.ids.size, dtype=bool)
+    items, codes = _items(space, np.flatnonzero(everything))
+    rows, evaluated, size = [], {}, 0
+    kinds = max(len(targets), 1)
+    for kind, ts in targets.items():
+        t = Target.of(ts.values, ENGINE_KIND[kind])
+        _, levels = search(items, t, depth=options.depth, min_count=min_count, keep=1,
+                           prune=False)
+        evaluated[kind] = [lv.size.size for lv in levels]
+        bits, z = family(levels)
+        null = max_t(bits, z, t, permutations=options.permutations, min_count=min_count,
+                     rng=rng)
+        size += int(np.isfinite(null.z).sum())
+        crit = null.critical(alpha / kinds)
+        shown = np.concatenate([np.ones(levels[0].z.shape, bool)] + [
+            margin_ok(levels[k], levels[k - 1], options.margin) for k in range(1, len(levels))])
+        m, j = np.nonzero((null.z > crit) & shown)
+        order = np.argsort(-null.z[m, j], kind="stable")
+        m, j = m[order], j[order]
+        items_of = np.concatenate([np.pad(lv.items, ((0, 0), (0, options.depth
+                                                             - lv.items.shape[1])),
+                                          constant_values=-1) for lv in levels])
+        sizes = np.concatenate([lv.size for lv in levels])
+        effect = np.concatenate([lv.effect for lv in levels])
+        cand = Candidates(items_of[m], j, sizes[m], null.z[m, j], effect[m, j], bits[m],
+                          tuple(evaluated[kind]))
+        for i in select(cand, options.top_k):
+            mask = _mask(codes, items, cand.items[i])
+            row = _tested(ts, int(cand.target[i]), mask, everything, 1.0 - alpha)
+            se = _se(t, int(cand.target[i]), int(cand.size[i]))
+            est = -float(cand.effect[i])  # accuracy (failure) or Δ (reversal) units
+            p = min(1.0, kinds * float(null.adjusted(np.array(cand.z[i]))))
+            rows.append({**row, **_described(space, items, cand.items[i], mask),
+                         "estimate": est, "ci_low": est - crit * se, "ci_high": est + crit * se,
+                         "ci_method": "max-T simultaneous", "p_value": None, "p_adjusted": p,
+                         "confirmed": p < alpha, "discovery_z": float(cand.z[i])})
+    return _frame(_group(rows)), evaluated, size
+
+
+def _se(t: Target, j: int, s: int) -> float:
+    """The standard error the z of target j uses for a slice of s rows."""
+    n = t.values.shape[0]
+    if t.kind == "complement":
+        return float(t.scale[j] * np.sqrt(n / (s * (n - s))))
+    return float(t.scale[j] / np.sqrt(s))
+
+
+def _group(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Finding ids for confirmed rows (module docstring); confirmed first, by p_adjusted."""
+    key_of = lambda r: (r["kind"], r["condition"], tuple(r["example_ids"]),  # noqa: E731
+                        r["method"] if r["kind"] == "reversal" else "")
+    confirmed = sorted((r for r in rows if r.get("confirmed")), key=lambda r: r["p_adjusted"])
+    ids: dict[tuple, int] = {}
+    for r in confirmed:
+        r["finding"] = ids.setdefault(key_of(r), len(ids))
+    rest = sorted((r for r in rows if not r.get("confirmed")),
+                  key=lambda r: (r["p_adjusted"], -r["discovery_z"]))
+    for r in rest:
+        r["finding"] = None
+    return sorted(confirmed, key=lambda r: (r["finding"], r["p_adjusted"])) + rest
+
+
+def _frame(rows: list[dict[str, Any]]) -> pl.DataFrame:
+    return pl.DataFrame([{c: r.get(c) for c in COLUMNS} for r in rows], schema=_TYPES)
