@@ -43,7 +43,7 @@ from robustlab.stats.discovery_engine import (
 from robustlab.stats.discovery_options import DiscoveryOptions
 from robustlab.stats.discovery_permutation import family, max_t
 from robustlab.stats.discovery_space import Column, codes_matrix
-from robustlab.stats.discovery_tests import slice_vs_rest
+from robustlab.stats.discovery_tests import slices_vs_rest
 from robustlab.stats.paired import compare
 
 OVERLAP = 0.5  # Jaccard at which two slices of one target are the same finding
@@ -139,11 +139,13 @@ def confirm_holdout(space: SpaceRows, targets: dict[str, TargetSet], options: Di
         cand, _ = search(items, t, depth=options.depth, min_count=min_count,
                          keep=max(50, POOL_FACTOR * options.top_k), margin=options.margin)
         evaluated[kind] = list(cand.evaluated)
-        for i in select(cand, options.top_k):
-            mask = _mask(codes, items, cand.items[i])
-            row = _tested(ts, int(cand.target[i]), mask, ~fit, level)
-            rows.append({**row, **_described(space, items, cand.items[i], mask),
-                         "discovery_z": float(cand.z[i])})
+        chosen = select(cand, options.top_k)
+        masks = [_mask(codes, items, cand.items[i]) for i in chosen]
+        tested = _tested(ts, [(int(cand.target[i]), m) for i, m in zip(chosen, masks,
+                                                                        strict=True)], ~fit, level)
+        rows += [{**row, **_described(space, items, cand.items[i], m),
+                  "discovery_z": float(cand.z[i])}
+                 for i, m, row in zip(chosen, masks, tested, strict=True)]
     if rows:
         p_adj = adjust(np.array([r["p_value"] for r in rows]), options.correction)
         for r, q in zip(rows, p_adj, strict=True):
@@ -157,31 +159,41 @@ def _described(space: SpaceRows, items: Items, chosen: np.ndarray, mask: np.ndar
             "n": int(mask.sum()), "example_ids": space.ids[mask].tolist()}
 
 
-def _tested(ts: TargetSet, t: int, mask: np.ndarray, half: np.ndarray, level: float
-            ) -> dict[str, Any]:
-    """Target t's test of the slice `mask` (n,) on the examples `half` (n,) (a directional
-    claim: p = 1 when the estimate points the other way)."""
-    cond, method, opponent = ts.names[t]
-    inside = mask & half
-    base = {"kind": ts.kind, "condition": cond, "method": method, "opponent": opponent,
-            "n_tested": int(inside.sum())}
-    if inside.sum() < 2 or (ts.kind == "failure" and (half & ~mask).sum() < 2):
-        return {**base, "acc_slice": None, "acc_other": None, "overall_delta": None,
-                "estimate": None, "ci_low": None, "ci_high": None,
-                "ci_method": "too few examples", "p_value": 1.0}
-    correct = ts.correct[t]
+def _tested(ts: TargetSet, picks: list[tuple[int, np.ndarray]], half: np.ndarray,
+            level: float) -> list[dict[str, Any]]:
+    """The tests of (target, slice mask (n,)) pairs on the examples `half` (n,), batched; a
+    directional claim: p = 1 when the estimate points the other way."""
+    rows, ok = [], []
+    for t, mask in picks:
+        cond, method, opponent = ts.names[t]
+        inside = mask & half
+        rows.append({"kind": ts.kind, "condition": cond, "method": method,
+                     "opponent": opponent, "n_tested": int(inside.sum()), "acc_slice": None,
+                     "acc_other": None, "overall_delta": None, "estimate": None,
+                     "ci_low": None, "ci_high": None, "ci_method": "too few examples",
+                     "p_value": 1.0})
+        ok.append(inside.sum() >= 2 and (ts.kind != "failure" or (half & ~mask).sum() >= 2))
+    todo = [i for i in range(len(picks)) if ok[i]]
     if ts.kind == "failure":
-        r = slice_vs_rest(correct[0][:, half], mask[half], level)
-        return {**base, "acc_slice": r.acc_slice, "acc_other": r.acc_rest,
-                "overall_delta": None, "estimate": r.estimate, "ci_low": r.low,
-                "ci_high": r.high, "ci_method": r.method,
-                "p_value": r.p_value if r.estimate < 0 else 1.0}
-    c = compare(components([[blk[:, inside] for blk in ts.blocks[t]]]), level)[0]
-    return {**base, "acc_slice": float(correct[0][:, inside].mean()),
-            "acc_other": float(correct[1][:, inside].mean()),
-            "overall_delta": float(-ts.values[:, t].mean()), "estimate": c.estimate,
-            "ci_low": c.low, "ci_high": c.high, "ci_method": c.method,
-            "p_value": c.p_value if c.estimate < 0 else 1.0}
+        res = slices_vs_rest([ts.correct[picks[i][0]][0][:, half] for i in todo],
+                             [picks[i][1][half] for i in todo], level)
+        for i, r in zip(todo, res, strict=True):
+            rows[i].update(acc_slice=r.acc_slice, acc_other=r.acc_rest, estimate=r.estimate,
+                           ci_low=r.low, ci_high=r.high, ci_method=r.method,
+                           p_value=r.p_value if r.estimate < 0 else 1.0)
+        return rows
+    inside = [picks[i][1] & half for i in todo]
+    blocks = [[blk[:, m] for blk in ts.blocks[picks[i][0]]] for i, m in zip(todo, inside,
+                                                                          strict=True)]
+    res_c = compare(components(blocks), level) if blocks else []
+    for i, m, c in zip(todo, inside, res_c, strict=True):
+        t = picks[i][0]
+        rows[i].update(acc_slice=float(ts.correct[t][0][:, m].mean()),
+                       acc_other=float(ts.correct[t][1][:, m].mean()),
+                       overall_delta=float(-ts.values[:, t].mean()), estimate=c.estimate,
+                       ci_low=c.low, ci_high=c.high, ci_method=c.method,
+                       p_value=c.p_value if c.estimate < 0 else 1.0)
+    return rows
 
 
 def confirm_permutation(space: SpaceRows, targets: dict[str, TargetSet],
@@ -217,9 +229,12 @@ def confirm_permutation(space: SpaceRows, targets: dict[str, TargetSet],
         effect = np.concatenate([lv.effect for lv in levels])
         cand = Candidates(items_of[m], j, sizes[m], null.z[m, j], effect[m, j], bits[m],
                           tuple(evaluated[kind]))
-        for i in select(cand, options.top_k):
-            mask = _mask(codes, items, cand.items[i])
-            row = _tested(ts, int(cand.target[i]), mask, everything, 1.0 - alpha)
+        chosen = select(cand, options.top_k)
+        masks = [_mask(codes, items, cand.items[i]) for i in chosen]
+        tested = _tested(ts, [(int(cand.target[i]), m) for i, m in zip(chosen, masks,
+                                                                        strict=True)],
+                         everything, 1.0 - alpha)
+        for i, mask, row in zip(chosen, masks, tested, strict=True):
             se = _se(t, int(cand.target[i]), int(cand.size[i]))
             est = -float(cand.effect[i])  # accuracy (failure) or Δ (reversal) units
             p = min(1.0, kinds * float(null.adjusted(np.array(cand.z[i]))))

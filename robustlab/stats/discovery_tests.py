@@ -19,6 +19,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -114,33 +115,50 @@ def slice_vs_rest(correct: np.ndarray, in_slice: np.ndarray, level: float) -> Tw
 
     correct: (S, n) 0/1, row s = seed s, column i = example i; in_slice: (n,) bool with at
     least 2 examples on each side."""
-    c = np.atleast_2d(np.asarray(correct, dtype=np.float64))
-    mask = np.asarray(in_slice, dtype=bool)
+    return slices_vs_rest([correct], [in_slice], level)[0]
+
+
+def slices_vs_rest(correct: Sequence[np.ndarray], in_slice: Sequence[np.ndarray],
+                   level: float) -> list[TwoSample]:
+    """`slice_vs_rest` for many (correct[g] (S_g, n_g), in_slice[g] (n_g,)) at once."""
+    parts = [_summary(np.atleast_2d(np.asarray(c, dtype=np.float64)),
+                      np.asarray(m, dtype=bool)) for c, m in zip(correct, in_slice, strict=True)]
+    if not parts:
+        return []
+    col = lambda k: np.array([p[k] for p in parts], dtype=np.float64)  # noqa: E731
+    xs, ns, xr, nr, seeds = col(0), col(1), col(2), col(3), col(4)
+    low, high, p = mn_interval(xs, ns, xr, nr, level)
+    df = np.full(low.shape, np.nan)
+    cc = np.zeros(low.shape, dtype=bool)
+    several = seeds > 1
+    if several.any():
+        rows = [p_[5] for p_, s in zip(parts, several, strict=True) if s]
+        comp = Components(np.array([r[0] for r in rows]), ns[several] + nr[several],
+                          seeds[several].astype(np.int64), np.array([r[1] for r in rows]),
+                          np.array([r[2] for r in rows]), *(np.zeros(len(rows)),) * 4)
+        t_low, t_high, t_p, df[several], cc[several] = crossed_t(comp, level)
+        low[several] = np.minimum(low[several], t_low)
+        high[several] = np.maximum(high[several], t_high)
+        p[several] = np.maximum(p[several], t_p)
+    method = np.where(~several, "score", np.where(cc, "crossed_cc", "crossed_t"))
+    return [TwoSample(float(xs[g] / ns[g] - xr[g] / nr[g]), float(low[g]), float(high[g]),
+                      float(p[g]), str(method[g]), float(xs[g] / ns[g]), float(xr[g] / nr[g]),
+                      int(ns[g]), int(nr[g]), float(df[g]) if several[g] else None)
+            for g in range(len(parts))]
+
+
+def _summary(c: np.ndarray, mask: np.ndarray) -> tuple:
+    """(x_S, n_S, x_R, n_R, S, crossed (estimate, var (3,), df (3,)) or None) of one slice."""
     ns, nr = int(mask.sum()), int((~mask).sum())
-    if ns < 2 or nr < 2:
-        raise ValueError(f"in_slice: need >= 2 examples in the slice and outside, got {ns}, {nr}")
+    if mask.shape != (c.shape[1],) or ns < 2 or nr < 2:
+        raise ValueError(f"in_slice: need (n,) with >= 2 examples in the slice and outside, "
+                         f"got {ns}, {nr} of {c.shape[1]}")
     e = c.mean(axis=0)  # (n,) seed-averaged correctness
-    xs, xr = float(e[mask].sum()), float(e[~mask].sum())
-    arr = lambda x: np.array(x, dtype=np.float64)  # noqa: E731
-    low, high, p = (float(v) for v in mn_interval(arr(xs), arr(ns), arr(xr), arr(nr), level))
-    method, df = "score", None
-    if c.shape[0] > 1:
-        t_low, t_high, t_p, t_df, cc = crossed_t(_components(c, mask), level)
-        low, high = min(low, float(t_low[0])), max(high, float(t_high[0]))
-        p = max(p, float(t_p[0]))
-        method, df = ("crossed_cc" if cc[0] else "crossed_t"), float(t_df[0])
-    return TwoSample(xs / ns - xr / nr, low, high, p, method, xs / ns, xr / nr, ns, nr, df)
-
-
-def _components(c: np.ndarray, mask: np.ndarray) -> Components:
-    """The crossed two-sample variance terms (seed, slice examples, rest examples)."""
     s = c.shape[0]
-    gaps = c[:, mask].mean(axis=1) - c[:, ~mask].mean(axis=1)  # (S,) Δ_s
-    e = c.mean(axis=0)
-    ns, nr = int(mask.sum()), int((~mask).sum())
-    var = np.array([[gaps.var(ddof=1) / s, e[mask].var(ddof=1) / ns,
-                     e[~mask].var(ddof=1) / nr]])
-    df = np.array([[s - 1.0, ns - 1.0, nr - 1.0]])
-    one = lambda x: np.array([x], dtype=np.float64)  # noqa: E731
-    return Components(one(e[mask].mean() - e[~mask].mean()), one(ns + nr), np.array([s]),
-                      var, df, one(0.0), one(0.0), one(0.0), one(0.0))
+    crossed = None
+    if s > 1:  # the crossed two-sample variance terms: seed, slice examples, rest examples
+        gaps = c[:, mask].mean(axis=1) - c[:, ~mask].mean(axis=1)  # (S,) Δ_s
+        crossed = (e[mask].mean() - e[~mask].mean(),
+                   [gaps.var(ddof=1) / s, e[mask].var(ddof=1) / ns, e[~mask].var(ddof=1) / nr],
+                   [s - 1.0, ns - 1.0, nr - 1.0])
+    return float(e[mask].sum()), ns, float(e[~mask].sum()), nr, s, crossed
