@@ -9,7 +9,8 @@ Output folder layout (`reports/<study>/` by default):
     parts/                                             finished units of work, for resuming:
         study.json              the study's fingerprint (a folder holds one study)
         tuning/<variant>.*      trials and best config of a finished tuning
-        finals/<variant>/seed<k>.*   predictions and info of a finished final run
+        finals/<variant>/seed<k>.*   predictions, info and test embeddings (.emb.npz, for
+                                     slice discovery) of a finished final run
     report.html
 
 Every file is written atomically. Rerunning the same command continues: finished tunings and
@@ -28,6 +29,7 @@ from typing import Any
 
 import polars as pl
 
+from robustlab.embedding_store import embeddings_path, write_embeddings
 from robustlab.results import (
     MANIFEST_FILE,
     PREDICTIONS_FILE,
@@ -216,6 +218,8 @@ def _finals(plan: Plan, tuned: dict[str, _Tuned], resources: Resources, out: Pat
         path = _final_path(out, name, seed)
         if outcome.predictions is not None:
             atomic_write_parquet(outcome.predictions, path.with_suffix(".parquet"))
+        if outcome.embeddings is not None:  # for slice discovery's clusters
+            write_embeddings(embeddings_path(path), *outcome.embeddings)
         atomic_write_json(outcome.info, path)  # written last: it marks the run finished
         infos[(name, seed)] = outcome.info
         progress.final_done(f"{name} seed {seed}")

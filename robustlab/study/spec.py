@@ -29,6 +29,8 @@ from pydantic import (
     model_validator,
 )
 
+from robustlab.study.discovery_spec import DiscoverySpec
+
 __all__ = [
     "BudgetSpec",
     "FinalSpec",
@@ -142,6 +144,7 @@ class ReportSpec(_Strict):
     alpha: float = Field(default=0.05, gt=0, lt=1)
     correction: Literal["holm", "bh", "none"] = "holm"
     min_slice_size: int = Field(default=30, ge=1)
+    discovery: DiscoverySpec = Field(default_factory=DiscoverySpec)  # docs/discovery.md
 
 
 class StudySpec(_Strict):
