@@ -15,6 +15,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from robustlab.results import OBSERVED_COLUMN
 
+TargetName = Literal["failure", "reversal"]
+TARGETS: tuple[TargetName, ...] = ("failure", "reversal")
+
 
 class DiscoverySpec(BaseModel):
     """Slice discovery: on by default; every option as in docs/discovery.md."""
@@ -35,8 +38,7 @@ class DiscoverySpec(BaseModel):
     bins: int = Field(default=4, ge=2, le=20)
     margin: float = Field(default=0.02, ge=0, lt=1)
     columns: list[str] | None = None
-    targets: list[Literal["failure", "reversal"]] = Field(
-        default_factory=lambda: ["failure", "reversal"], min_length=1)
+    targets: list[TargetName] = Field(default_factory=lambda: list(TARGETS), min_length=1)
 
     @field_validator("clusters")
     @classmethod
