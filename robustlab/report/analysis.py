@@ -12,6 +12,9 @@ Pairwise intervals are at level 1 − alpha so that "interval excludes 0" and "p
 same statement (docs/statistics.md). Effective robustness is withheld for methods whose clean
 accuracy interval reaches the study's chance level (`chance.py`).
 
+Discovered slices (`discovery.py`, `report.discovery`): searched in every report unless the
+study turns it off; the reversals it looks for are those of the confirmatory pairwise table.
+
 Slices (`slicing.py`): the study's `report.slices` (a column, or `{column, bins}` for quantile
 bins of a numeric column); an empty list (the default) searches `perturbed_modality`,
 `observed`, every metadata column with at most 20 distinct values and every numeric one with
@@ -21,17 +24,20 @@ accuracy table, the per-slice pairwise screen and the hidden-failure search.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal, cast
 
 import numpy as np
 import polars as pl
 
 from robustlab import stats
+from robustlab.report import discovery
 from robustlab.report.chance import Chance, chance_level
 from robustlab.report.inputs import ReportInputError, Results
 from robustlab.report.slicing import MISSING_LABEL, SliceSpec, parse_slices, with_bins
 from robustlab.results import MANIFEST_FILE, PREDICTION_COLUMNS
+from robustlab.stats.discovery import Discovery
+from robustlab.stats.discovery_options import DiscoveryOptions
 
 CORRECTIONS = ("holm", "bh", "none")
 StudyCorrection = Literal["holm", "bh", "none"]
@@ -48,6 +54,7 @@ class Settings:
     min_slice_size: int = 30
     n_resamples: int = 10_000
     seed: int = 0  # the report seed: fixes every bootstrap interval
+    discovery: DiscoveryOptions = field(default_factory=DiscoveryOptions)  # report.discovery
 
 
 @dataclass(frozen=True)
@@ -67,6 +74,7 @@ class Analysis:
     # as strings (bins as their labels), in display order per column (`value_order`)
     slice_accuracy: pl.DataFrame | None = None
     value_order: dict[str, list[str]] | None = None
+    discovered: Discovery | None = None  # None when the study turned discovery off
 
 
 def settings_from(results: Results, seed: int = 0) -> Settings:
@@ -97,7 +105,8 @@ def settings_from(results: Results, seed: int = 0) -> Settings:
         raise ReportInputError(str(err)) from err
     return Settings(slices=slices, alpha=alpha,
                     correction=cast(StudyCorrection, correction), reference=reference,
-                    min_slice_size=min_size, n_resamples=n_resamples, seed=seed)
+                    min_slice_size=min_size, n_resamples=n_resamples, seed=seed,
+                    discovery=discovery.options_from(results))
 
 
 def _number(spec: dict[str, Any], key: str, default: float, where: str) -> float:
@@ -130,11 +139,12 @@ def analyse(results: Results, settings: Settings) -> Analysis:
                                        correction=corrected, min_slice_size=s.min_slice_size)
     accuracy = stats.accuracy_table(pred, ["condition"], rng=gens[0], n_resamples=s.n_resamples)
     chance = chance_level(results)
+    pairwise = _raw_p_if_uncorrected(
+        stats.pairwise_table(pred, ["condition"], alpha=s.alpha, correction=corrected), s)
     return Analysis(
         settings=s,
         accuracy=accuracy,
-        pairwise=_raw_p_if_uncorrected(
-            stats.pairwise_table(pred, ["condition"], alpha=s.alpha, correction=corrected), s),
+        pairwise=pairwise,
         slice_pairwise=slice_pairwise,
         curves=stats.curve_table(pred, rng=gens[3], n_resamples=s.n_resamples),
         robustness=stats.guard_effective_robustness(
@@ -147,6 +157,7 @@ def analyse(results: Results, settings: Settings) -> Analysis:
                for m in results.methods},
         slice_accuracy=slice_accuracy,
         value_order=order,
+        discovered=discovery.discover(results, pairwise, s.discovery, s.alpha),
     )
 
 
