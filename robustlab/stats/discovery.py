@@ -87,10 +87,12 @@ class Searched:
 @dataclass(frozen=True)
 class Discovery:
     """rows: one per candidate tested (columns `discovery_confirm.COLUMNS`; docs/discovery.md),
-    confirmed findings first; searched: how much was searched."""
+    confirmed findings first; searched: how much was searched; discovery_half: the example ids
+    the search ranked on (all of them for the permutation guarantee)."""
 
     rows: pl.DataFrame
     searched: Searched
+    discovery_half: np.ndarray
 
 
 def significant_comparisons(pairwise: pl.DataFrame) -> pl.DataFrame:
@@ -115,10 +117,15 @@ def discover_slices(
     embeddings: Embeddings | None = None,
     alpha: float = 0.05,
     seed: int = 0,
+    same_data: bool = False,
 ) -> Discovery:
     """Discovered slices of `pred` (module docstring). `winners`: significant comparisons
     (`significant_comparisons`); `seed`: the study seed (fixes the split, the clusters and
-    the permutations: the same results give the same findings)."""
+    the permutations: the same results give the same findings).
+
+    same_data=True (evaluation only; holdout guarantee): rank *and* test on every example, as
+    SliceFinder, SliceLine-based tools and Giskard do — the mistake the holdout exists to avoid;
+    `python -m bench discovery` and the calibration tests measure its false findings."""
     require_columns(pred, list(BASE_COLUMNS), "discover_slices")
     if not 0.0 < alpha < 1.0:
         raise ValueError(f"alpha: must be in (0, 1), got {alpha!r}")
@@ -126,7 +133,8 @@ def discover_slices(
                                         np.random.SeedSequence([seed, 23]).spawn(3))
     ids, meta = _metadata(pred, options.columns)
     holdout = options.guarantee == "holdout"
-    fit = holdout_split(_strata(meta), split_rng) if holdout else np.ones(ids.size, bool)
+    fit = holdout_split(_strata(meta), split_rng) if holdout and not same_data \
+        else np.ones(ids.size, bool)
     min_count = max(options.min_examples, int(np.ceil(options.min_support * fit.sum())))
     notes: list[str] = []
     columns = _columns(meta, fit, options, min_count)
@@ -137,7 +145,7 @@ def discover_slices(
     level = 1.0 - alpha
     if holdout:
         rows, evaluated, family = confirm_holdout(space, targets, options, min_count, alpha,
-                                                  level)
+                                                  level, fit if same_data else ~fit)
     else:
         rows, evaluated, family = confirm_permutation(space, targets, options, min_count,
                                                       alpha, perm_rng)
@@ -152,7 +160,7 @@ def discover_slices(
         depth=options.depth, min_count=min_count, evaluated=evaluated,
         targets={k: len(v.names) for k, v in targets.items()}, family=family,
         guarantee=options.guarantee, correction=options.correction, alpha=alpha, notes=notes)
-    return Discovery(rows, searched)
+    return Discovery(rows, searched, ids[fit])
 
 
 def _cluster_names(embeddings: Embeddings | None) -> set[str]:

@@ -126,9 +126,10 @@ def _text(space: SpaceRows, items: Items, chosen: np.ndarray) -> str:
 
 
 def confirm_holdout(space: SpaceRows, targets: dict[str, TargetSet], options: DiscoveryOptions,
-                    min_count: int, alpha: float, level: float
+                    min_count: int, alpha: float, level: float, test_rows: np.ndarray
                     ) -> tuple[pl.DataFrame, dict[str, list[int]], int]:
-    """(rows, slices evaluated per kind and depth, family size) of the holdout guarantee."""
+    """(rows, slices evaluated per kind and depth, family size) of the holdout guarantee:
+    ranked on the `space.fit` rows, tested on the `test_rows` (n,) bool (the other half)."""
     if not space.columns:
         return _frame([]), {k: [] for k in targets}, 0
     fit = space.fit
@@ -142,7 +143,8 @@ def confirm_holdout(space: SpaceRows, targets: dict[str, TargetSet], options: Di
         chosen = select(cand, options.top_k)
         masks = [_mask(codes, items, cand.items[i]) for i in chosen]
         tested = _tested(ts, [(int(cand.target[i]), m) for i, m in zip(chosen, masks,
-                                                                        strict=True)], ~fit, level)
+                                                                        strict=True)],
+                         test_rows, level)
         rows += [{**row, **_described(space, items, cand.items[i], m),
                   "discovery_z": float(cand.z[i])}
                  for i, m, row in zip(chosen, masks, tested, strict=True)]
