@@ -86,6 +86,8 @@ def _restricted(p1: np.ndarray, n1: np.ndarray, p2: np.ndarray, n2: np.ndarray,
         ratio = np.clip(np.where(u != 0, v / u**3, 0.0), -1.0, 1.0)
     w = (np.pi + np.arccos(ratio)) / 3.0
     p1t = 2.0 * u * np.cos(w) - b / (3.0 * a)
+    pooled = (n1 * p1 + n2 * p2) / (n1 + n2)  # the exact root at d = 0 (the cubic loses it
+    p1t = np.where(d == 0, pooled, p1t)  # to rounding when the counts are tiny)
     return np.clip(p1t, np.maximum(d, 0.0), np.minimum(1.0 + d, 1.0))
 
 
