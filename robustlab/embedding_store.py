@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from robustlab.results import atomic_write_bytes
+from robustlab.stats.discovery_space import principal_axes
 
 SUFFIX = ".emb.npz"
 MAX_COMPONENTS = 16
@@ -35,8 +36,7 @@ def reduce(x: np.ndarray, components: int = MAX_COMPONENTS) -> np.ndarray:
     centred = x - x.mean(axis=0)
     if x.shape[1] <= components:
         return centred.astype(np.float16)
-    _, _, vt = np.linalg.svd(centred, full_matrices=False)
-    return (centred @ vt[:components].T).astype(np.float16)
+    return (centred @ principal_axes(centred, components)).astype(np.float16)
 
 
 def embeddings_path(run_info: Path) -> Path:

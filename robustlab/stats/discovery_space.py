@@ -111,8 +111,7 @@ def cluster(name: str, embedding: np.ndarray, fit: np.ndarray, k: int, dims: int
 
     x = np.asarray(embedding, dtype=np.float64)
     centre = x[fit].mean(axis=0)
-    _, _, vt = np.linalg.svd(x[fit] - centre, full_matrices=False)  # (r, D) axes
-    z = (x - centre) @ vt[:dims].T  # (n, dims)
+    z = (x - centre) @ principal_axes(x[fit] - centre, dims)  # (n, dims)
     k = max(1, min(k, int(fit.sum())))
     with warnings.catch_warnings():  # an empty cluster only leaves fewer levels
         warnings.simplefilter("ignore", UserWarning)
@@ -124,6 +123,13 @@ def cluster(name: str, embedding: np.ndarray, fit: np.ndarray, k: int, dims: int
     rank[np.argsort(-sizes, kind="stable")] = np.arange(k)
     labels = tuple(str(i + 1) for i in range(k))
     return _compact(Column(name, labels, rank[nearest]))
+
+
+def principal_axes(centred: np.ndarray, dims: int) -> np.ndarray:
+    """(D, ≤ dims) leading principal axes of centred rows (n, D), from the eigenvectors of
+    the D × D scatter matrix (cheaper than an SVD of the rows when n ≫ D)."""
+    _, vectors = np.linalg.eigh(centred.T @ centred)  # eigenvalues ascending
+    return vectors[:, ::-1][:, :dims]
 
 
 def auto_clusters(n_fit: int, min_count: int) -> int:
