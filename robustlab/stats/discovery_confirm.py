@@ -7,7 +7,10 @@ that slice's failure), and letting one slice take at most ⌈top_k/3⌉ places a
 broad failure cannot crowd out the rest). Each is tested on the
 confirmation half; a result pointing the other way than discovered gets p = 1 (so the two-sided
 p is a valid p of the directional claim); Holm or BH runs over every chosen candidate of every
-kind — that, and nothing searched, is the family.
+kind — that, and nothing searched, is the family — weighted by the discovery ranking (weight
+1/rank, best discovery z first: `weighted_adjust`), so the strongest candidate is tested at
+about α/3.6 among 20 instead of α/20, and the guarantee is unchanged because the weights come
+from the other half.
 
 Permutation: every pair whose max-T adjusted p (× the number of kinds, Bonferroni) is < α is
 significant; the same greedy choice (among those that beat their parents by the margin) picks
@@ -149,10 +152,33 @@ def confirm_holdout(space: SpaceRows, targets: dict[str, TargetSet], options: Di
                   "discovery_z": float(cand.z[i])}
                  for i, m, row in zip(chosen, masks, tested, strict=True)]
     if rows:
-        p_adj = adjust(np.array([r["p_value"] for r in rows]), options.correction)
+        rank = np.argsort(np.argsort([-r["discovery_z"] for r in rows], kind="stable"))
+        p_adj = weighted_adjust(np.array([r["p_value"] for r in rows]), 1.0 / (rank + 1.0),
+                                options.correction)
         for r, q in zip(rows, p_adj, strict=True):
             r["p_adjusted"], r["confirmed"] = float(q), bool(q < alpha)
     return _frame(_group(rows)), evaluated, len(rows)
+
+
+def weighted_adjust(p: np.ndarray, weights: np.ndarray, correction: str) -> np.ndarray:
+    """Weighted Holm (Holm 1979) or weighted Benjamini–Hochberg (Genovese, Roeder & Wasserman
+    2006) adjusted p-values, shape and order of `p` (m,); weights (m,) > 0.
+
+    Holm: with w normalised to sum 1 and q = p / w sorted ascending, q_(k) becomes
+    max_{j ≤ k} min(1, q_(j) Σ_{l ≥ j} w_(l)) — equal weights give Holm's (m − k + 1) p_(k).
+    BH: w normalised to mean 1, then BH on p / w. Weights fixed before the tested data are
+    seen (here: from the discovery half) keep the error guarantee of the unweighted procedure
+    (Rubin, Dudoit & van der Laan 2006 use the same split for the same purpose)."""
+    p = np.asarray(p, dtype=np.float64)
+    w = np.asarray(weights, dtype=np.float64)
+    if correction == "bh":
+        return np.maximum(adjust(np.minimum(p / (w * w.size / w.sum()), 1.0), "bh"), p)
+    w = w / w.sum()
+    order = np.argsort(p / w, kind="stable")
+    tail = np.cumsum(w[order][::-1])[::-1]  # Σ_{l ≥ k} w_(l)
+    out = np.empty_like(p)
+    out[order] = np.minimum(1.0, np.maximum.accumulate((p / w)[order] * tail))
+    return np.maximum(out, p)
 
 
 def _described(space: SpaceRows, items: Items, chosen: np.ndarray, mask: np.ndarray

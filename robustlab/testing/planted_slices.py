@@ -41,7 +41,7 @@ class Plant:
     depth: int = 1
     coverage: tuple[float, float] = (0.04, 0.06)
     drop: float = 0.2
-    lead: float = 0.1
+    lead: float = 0.15
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,7 @@ class Planted:
 
 def planted_results(n: int, rng: np.random.Generator, *, plant: Plant | None = None,
                     columns: int = 20, components: int = 20, seeds: int = 3,
-                    accuracy: float = 0.75, lead: float = 0.05) -> Planted:
+                    accuracy: float = 0.7, lead: float = 0.1) -> Planted:
     """One data set (module docstring); without a plant, "a" leads "b" by `lead` on every
     example (so a comparison is significant and its reversals can be searched, falsely)."""
     meta = _metadata(n, columns, rng)
@@ -72,11 +72,13 @@ def planted_results(n: int, rng: np.random.Generator, *, plant: Plant | None = N
     frames = []
     for m in ("a", "b"):
         for s in range(seeds):
-            shift = rng.normal(0.0, 0.02)  # seed-to-seed accuracy jitter
+            shift = rng.normal(0.0, 0.01)  # seed-to-seed accuracy jitter
             correct = rng.random(n) < np.clip(p[m] + shift, 0, 1)
             frames.append(pl.DataFrame({"method": m, "seed": s, "condition": "clean",
                                         "example_id": np.arange(n), "correct": correct}))
-    pred = pl.concat(frames).join(meta.with_columns(example_id=pl.arange(0, n)), on="example_id")
+    meta = meta.with_columns(example_id=pl.Series(np.arange(n))) if meta.width \
+        else pl.DataFrame({"example_id": np.arange(n)})
+    pred = pl.concat(frames).join(meta, on="example_id")
     ids = np.arange(n, dtype=np.int64)
     return Planted(pred, Embeddings(ids, emb, "planted mixture"), truth, text)
 
