@@ -156,22 +156,23 @@ def test_bits_equal_their_dense_forms(n, m, seed) -> None:
         np.testing.assert_allclose(Sums.of(values).over(bits_a), a @ values, atol=1e-9)
 
 
-@pytest.mark.parametrize("kind", ["complement", "zero"])
-def test_max_t_equals_a_direct_rerandomisation_loop(kind) -> None:
-    codes, n_levels, values = _data(11, kind, 90, 3, 2)
+@pytest.mark.parametrize(("kind", "n"), [("complement", 90), ("zero", 90),
+                                         ("complement", 4200), ("zero", 4200)])
+def test_max_t_equals_a_direct_rerandomisation_loop(kind, n) -> None:
+    codes, n_levels, values = _data(11, kind, n, 3, 2)  # n = 4200: the popcount path
     t = Target.of(values, kind)
     items = one_hot(codes, n_levels)
     _, levels = search(items, t, depth=2, min_count=5, keep=1, prune=False)
     bits, z = family(levels)
     null = max_t(bits, z, t, permutations=40, min_count=5, rng=np.random.default_rng(4))
     rng = np.random.default_rng(4)  # the same draws, one replicate at a time
-    dense = unpack(bits, 90).astype(np.float64)  # (M, n)
+    dense = unpack(bits, n).astype(np.float64)  # (M, n)
     size = dense.sum(axis=1)
     keep = np.isfinite(z).all(axis=1)
     expected = []
     for _ in range(40):
-        v = values[rng.permutation(90)] if kind == "complement" \
-            else values * rng.choice((-1.0, 1.0), size=(90, 1))
+        v = values[rng.permutation(n)] if kind == "complement" \
+            else values * rng.choice((-1.0, 1.0), size=(n, 1))
         _, zb = score(t, dense @ v, size)
         expected.append(zb[keep].max())
     np.testing.assert_allclose(null.maxima, expected, atol=1e-9)
