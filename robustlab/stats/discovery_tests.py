@@ -142,6 +142,7 @@ def slices_vs_rest(correct: Sequence[np.ndarray], in_slice: Sequence[np.ndarray]
         low[several] = np.minimum(low[several], t_low)
         high[several] = np.maximum(high[several], t_high)
         p[several] = np.maximum(p[several], t_p)
+    low, high = np.maximum(low, -1.0), np.minimum(high, 1.0)  # a difference of accuracies
     method = np.where(~several, "score", np.where(cc, "crossed_cc", "crossed_t"))
     return [TwoSample(float(xs[g] / ns[g] - xr[g] / nr[g]), float(low[g]), float(high[g]),
                       float(p[g]), str(method[g]), float(xs[g] / ns[g]), float(xr[g] / nr[g]),
