@@ -38,6 +38,7 @@ from robustlab.stats.discovery_engine import (
     Candidates,
     Items,
     Kind,
+    Level,
     Target,
     margin_ok,
     one_hot,
@@ -245,18 +246,7 @@ def confirm_permutation(space: SpaceRows, targets: dict[str, TargetSet],
                      rng=rng)
         size += int(np.isfinite(null.z).sum())
         crit = null.critical(alpha / kinds)
-        shown = np.concatenate([np.ones(levels[0].z.shape, bool)] + [
-            margin_ok(levels[k], levels[k - 1], options.margin) for k in range(1, len(levels))])
-        m, j = np.nonzero((null.z > crit) & shown)
-        order = np.argsort(-null.z[m, j], kind="stable")
-        m, j = m[order], j[order]
-        items_of = np.concatenate([np.pad(lv.items, ((0, 0), (0, options.depth
-                                                             - lv.items.shape[1])),
-                                          constant_values=-1) for lv in levels])
-        sizes = np.concatenate([lv.size for lv in levels])
-        effect = np.concatenate([lv.effect for lv in levels])
-        cand = Candidates(items_of[m], j, sizes[m], null.z[m, j], effect[m, j], bits[m],
-                          tuple(evaluated[kind]))
+        cand = _significant(levels, bits, null.z, crit, options)
         chosen = select(cand, options.top_k)
         masks = [_mask(codes, items, cand.items[i]) for i in chosen]
         tested = _tested(ts, [(int(cand.target[i]), m) for i, m in zip(chosen, masks,
@@ -271,6 +261,23 @@ def confirm_permutation(space: SpaceRows, targets: dict[str, TargetSet],
                          "ci_method": "max-T simultaneous", "p_value": None, "p_adjusted": p,
                          "confirmed": p < alpha, "discovery_z": float(cand.z[i])})
     return _frame(_group(rows)), evaluated, size
+
+
+def _significant(levels: list[Level], bits: np.ndarray, z: np.ndarray, crit: float,
+                 options: DiscoveryOptions) -> Candidates:
+    """The family's pairs with z > crit whose effect beats their parents' by the margin (what
+    may be shown), best z first."""
+    shown = np.concatenate([np.ones(levels[0].z.shape, bool)] + [
+        margin_ok(levels[k], levels[k - 1], options.margin) for k in range(1, len(levels))])
+    m, j = np.nonzero((z > crit) & shown)
+    order = np.argsort(-z[m, j], kind="stable")
+    m, j = m[order], j[order]
+    items = np.concatenate([np.pad(lv.items, ((0, 0), (0, options.depth - lv.items.shape[1])),
+                                   constant_values=-1) for lv in levels])
+    size = np.concatenate([lv.size for lv in levels])
+    effect = np.concatenate([lv.effect for lv in levels])
+    return Candidates(items[m], j, size[m], z[m, j], effect[m, j], bits[m],
+                      tuple(lv.size.size for lv in levels))
 
 
 def _se(t: Target, j: int, s: int) -> float:
