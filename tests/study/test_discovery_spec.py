@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from robustlab.embedding_store import read_embeddings
 from robustlab.stats.discovery_options import DiscoveryOptions
 from robustlab.study import manifest
 from robustlab.study.cli import main
@@ -75,3 +76,19 @@ def test_fingerprint_ignores_the_discovery_block(tiny: dict[str, Any]) -> None:
     del older["report"]["discovery"]
     assert manifest.fingerprint(plain) == hashlib.sha256(
         json.dumps(older, sort_keys=True).encode()).hexdigest()
+
+
+def check_discovery_outputs(out: Path, variants: list[str], seeds: int, n_test: int) -> None:
+    """A finished study's slice-discovery outputs (called by test_run's smoke study): every
+    final run saved its clean test embeddings, and the report searched their clusters."""
+    for name in variants:
+        for seed in range(seeds):
+            ids, arrays = read_embeddings(out / "parts" / "finals" / name / f"seed{seed}.emb.npz")
+            assert ids.size == n_test and sorted(arrays) == ["a", "b", "c"]
+            assert all(a.shape == (n_test, min(16, a.shape[1])) for a in arrays.values())
+    page = (out / "report.html").read_text()
+    start = page.index('id="robustlab-data">') + len('id="robustlab-data">')
+    data = json.loads(page[start:page.index("</script>", start)])["discovered-slices"]
+    kinds = {name: kind for name, _, kind in data["searched"]["columns"]}
+    assert {kinds.get(f"{m} cluster") for m in "abc"} == {"embedding"}, kinds
+    assert data["searched"]["notes"] == []

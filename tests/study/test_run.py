@@ -24,6 +24,8 @@ from robustlab.results import TRIAL_COLUMNS, check_columns, check_predictions
 from robustlab.stats.adequacy import RULES
 from robustlab.tune.cluster import ray_temp_dir
 
+from .test_discovery_spec import check_discovery_outputs
+
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("ray")]
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -79,6 +81,7 @@ def test_missing_modality_smoke_writes_the_results(tmp_path: Path, cli: Any) -> 
     if manifest["report"]["status"] == "written":
         assert (out / "report.html").stat().st_size > 1000
     _check_adequacy(out, manifest, trials, variants)
+    check_discovery_outputs(out, variants, 2, n_test)  # issue 23: embeddings, clusters searched
 
 
 def _check_adequacy(out: Path, manifest: dict[str, Any], trials: pl.DataFrame,
