@@ -21,7 +21,12 @@ import polars as pl
 from robustlab.embedding_store import find_embeddings, read_embeddings
 from robustlab.report.inputs import ReportInputError, Results
 from robustlab.results import MANIFEST_FILE
-from robustlab.stats.discovery import Discovery, Embeddings, discover_slices
+from robustlab.stats.discovery import (
+    Discovery,
+    Embeddings,
+    discover_slices,
+    metadata_columns,
+)
 from robustlab.stats.discovery import significant_comparisons as _significant
 from robustlab.stats.discovery_options import DiscoveryOptions
 
@@ -65,12 +70,13 @@ def discover(results: Results, pairwise: pl.DataFrame, options: DiscoveryOptions
     """The discovered slices of the results (None when the study turned discovery off)."""
     if not options.enabled:
         return None
+    valid = metadata_columns(results.predictions)
+    unknown = [c for c in options.columns or () if c not in valid]
+    if unknown:
+        raise ReportInputError(f"{results.folder / MANIFEST_FILE}: study.report.discovery."
+                               f"columns: {unknown} not in predictions.parquet; metadata "
+                               f"columns: {valid}")
     seed = results.study.get("seed", 0)
-    try:
-        return discover_slices(results.predictions, options=options,
-                               winners=COMPARISONS(pairwise),
-                               embeddings=embeddings_of(results, options), alpha=alpha,
-                               seed=seed if isinstance(seed, int) else 0)
-    except ValueError as err:
-        where = f"{results.folder / MANIFEST_FILE}: study.report.discovery"
-        raise ReportInputError(f"{where}: {err}") from err
+    return discover_slices(results.predictions, options=options, winners=COMPARISONS(pairwise),
+                           embeddings=embeddings_of(results, options), alpha=alpha,
+                           seed=seed if isinstance(seed, int) else 0)

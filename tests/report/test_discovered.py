@@ -115,7 +115,7 @@ def test_the_option_turns_it_off(folder: Path) -> None:
 @pytest.mark.parametrize(("options", "expected"), [
     ({"depht": 2}, "study.report.discovery.depht: unknown key; did you mean 'depth'?"),
     ({"depth": 5}, "study.report.discovery.depth: must be an int in 1..3, got 5"),
-    ({"columns": ["nowhere"]}, "study.report.discovery: columns: ['nowhere'] not in the"),
+    ({"columns": ["nowhere"]}, "study.report.discovery.columns: ['nowhere'] not in predictions"),
 ])
 def test_a_bad_option_names_its_key(folder: Path, options: dict, expected: str) -> None:
     with pytest.raises(ReportInputError, match=re.escape(expected)):
