@@ -142,10 +142,9 @@ def discover_slices(
     columns = [c for c in columns if len(c.labels) >= 2]
     targets = _targets(pred, ids, winners, options)
     space = SpaceRows(ids, columns, fit)
-    level = 1.0 - alpha
     if holdout:
         rows, evaluated, family = confirm_holdout(space, targets, options, min_count, alpha,
-                                                  level, fit if same_data else ~fit)
+                                                  fit if same_data else ~fit)
     else:
         rows, evaluated, family = confirm_permutation(space, targets, options, min_count,
                                                       alpha, perm_rng)

@@ -4,13 +4,17 @@ Holdout: the `top_k` candidates of a kind (best discovery z first) are chosen gr
 one whose discovery rows overlap an already chosen slice of the same target with Jaccard ≥ ½
 (near-duplicates) or lie in it for ≥ 80 % (a refinement of a slice already chosen: it inherits
 that slice's failure), and letting one slice take at most ⌈top_k/3⌉ places across targets (one
-broad failure cannot crowd out the rest). Each is tested on the
-confirmation half; a result pointing the other way than discovered gets p = 1 (so the two-sided
-p is a valid p of the directional claim); Holm or BH runs over every chosen candidate of every
-kind — that, and nothing searched, is the family — weighted by the discovery ranking (weight
-1/rank, best discovery z first: `weighted_adjust`), so the strongest candidate is tested at
-about α/3.6 among 20 instead of α/20, and the guarantee is unchanged because the weights come
-from the other half.
+broad failure cannot crowd out the rest).
+
+Each is tested on the confirmation half, one-sided: the discovery half fixed the direction (a
+failure, a reversal), so the held-out test is of that direction only — p = p₂/2 when the
+estimate points that way, else 1 − p₂/2, from the report's symmetric two-sided tests — and each
+interval is the two-sided 1 − 2α one, whose end is the one-sided 1 − α bound (it excludes 0
+exactly when p < α). Holm or BH runs over every chosen candidate of every kind — that, and
+nothing searched, is the family — weighted by the discovery ranking (weight 1/rank, best
+discovery z first: `weighted_adjust`), so the strongest candidate is tested at about α/3.6
+among 20 instead of α/20, and the guarantee is unchanged because the weights come from the
+other half.
 
 Permutation: every pair whose max-T adjusted p (× the number of kinds, Bonferroni) is < α is
 significant; the same greedy choice (among those that beat their parents by the margin) picks
@@ -130,7 +134,7 @@ def _text(space: SpaceRows, items: Items, chosen: np.ndarray) -> str:
 
 
 def confirm_holdout(space: SpaceRows, targets: dict[str, TargetSet], options: DiscoveryOptions,
-                    min_count: int, alpha: float, level: float, test_rows: np.ndarray
+                    min_count: int, alpha: float, test_rows: np.ndarray
                     ) -> tuple[pl.DataFrame, dict[str, list[int]], int]:
     """(rows, slices evaluated per kind and depth, family size) of the holdout guarantee:
     ranked on the `space.fit` rows, tested on the `test_rows` (n,) bool (the other half)."""
@@ -148,7 +152,7 @@ def confirm_holdout(space: SpaceRows, targets: dict[str, TargetSet], options: Di
         masks = [_mask(codes, items, cand.items[i]) for i in chosen]
         tested = _tested(ts, [(int(cand.target[i]), m) for i, m in zip(chosen, masks,
                                                                         strict=True)],
-                         test_rows, level)
+                         test_rows, 1.0 - 2.0 * alpha)
         rows += [{**row, **_described(space, items, cand.items[i], m),
                   "discovery_z": float(cand.z[i])}
                  for i, m, row in zip(chosen, masks, tested, strict=True)]
@@ -188,10 +192,16 @@ def _described(space: SpaceRows, items: Items, chosen: np.ndarray, mask: np.ndar
             "n": int(mask.sum()), "example_ids": space.ids[mask].tolist()}
 
 
+def one_sided(p_two: float, estimate: float) -> float:
+    """The one-sided p of "Δ < 0" from a symmetric two-sided test's p and its estimate."""
+    return p_two / 2.0 if estimate < 0 else 1.0 - p_two / 2.0
+
+
 def _tested(ts: TargetSet, picks: list[tuple[int, np.ndarray]], half: np.ndarray,
             level: float) -> list[dict[str, Any]]:
-    """The tests of (target, slice mask (n,)) pairs on the examples `half` (n,), batched; a
-    directional claim: p = 1 when the estimate points the other way."""
+    """The tests of (target, slice mask (n,)) pairs on the examples `half` (n,), batched.
+    `level` is the two-sided level of the intervals (1 − 2α: their upper end is the one-sided
+    1 − α bound that the one-sided p inverts)."""
     rows, ok = [], []
     for t, mask in picks:
         cond, method, opponent = ts.names[t]
@@ -209,7 +219,7 @@ def _tested(ts: TargetSet, picks: list[tuple[int, np.ndarray]], half: np.ndarray
         for i, r in zip(todo, res, strict=True):
             rows[i].update(acc_slice=r.acc_slice, acc_other=r.acc_rest, estimate=r.estimate,
                            ci_low=r.low, ci_high=r.high, ci_method=r.method,
-                           p_value=r.p_value if r.estimate < 0 else 1.0)
+                           p_value=one_sided(r.p_value, r.estimate))
         return rows
     inside = [picks[i][1] & half for i in todo]
     blocks = [[blk[:, m] for blk in ts.blocks[picks[i][0]]] for i, m in zip(todo, inside,
@@ -221,7 +231,7 @@ def _tested(ts: TargetSet, picks: list[tuple[int, np.ndarray]], half: np.ndarray
                        acc_other=float(ts.correct[t][1][:, m].mean()),
                        overall_delta=float(-ts.values[:, t].mean()), estimate=c.estimate,
                        ci_low=c.low, ci_high=c.high, ci_method=c.method,
-                       p_value=c.p_value if c.estimate < 0 else 1.0)
+                       p_value=one_sided(c.p_value, c.estimate))
     return rows
 
 
@@ -251,7 +261,7 @@ def confirm_permutation(space: SpaceRows, targets: dict[str, TargetSet],
         masks = [_mask(codes, items, cand.items[i]) for i in chosen]
         tested = _tested(ts, [(int(cand.target[i]), m) for i, m in zip(chosen, masks,
                                                                         strict=True)],
-                         everything, 1.0 - alpha)
+                         everything, 1.0 - 2.0 * alpha)
         for i, mask, row in zip(chosen, masks, tested, strict=True):
             se = _se(t, int(cand.target[i]), int(cand.size[i]))
             est = -float(cand.effect[i])  # accuracy (failure) or Δ (reversal) units
