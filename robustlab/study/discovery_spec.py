@@ -20,25 +20,46 @@ TARGETS: tuple[TargetName, ...] = ("failure", "reversal")
 
 
 class DiscoverySpec(BaseModel):
-    """Slice discovery: on by default; every option as in docs/discovery.md."""
+    """Slice discovery: slices nobody declared where a variant fails or a significant
+    comparison reverses, each finding with its guarantee (docs/discovery.md)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # a docstring under a field is its description (JSON Schema, the study-file reference)
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
     enabled: bool = True
+    """Search in every report; `false` turns the section off."""
     depth: int = Field(default=2, ge=1, le=3)
+    """Largest number of conditions in a slice (`a = x ∧ b = y`: 2)."""
     top_k: int = Field(default=10, ge=1, le=200)
+    """Candidates per kind (failure, reversal) carried to confirmation (holdout) or shown."""
     min_support: float = Field(default=0.02, gt=0, le=0.5)
+    """Smallest slice, as a share of the examples the search ranks on."""
     min_examples: int = Field(default=10, ge=2)
+    """... and at least this many examples."""
     guarantee: Literal["holdout", "permutation"] = "holdout"
+    """`holdout`: rank on half the test examples, confirm on the other half; `permutation`:
+    Westfall–Young max-T over every slice searched (small test sets)."""
     correction: Literal["holm", "bh"] = "holm"
+    """Over the confirmed candidates: `holm` (family-wise error) or `bh` (false discovery
+    rate)."""
     permutations: int = Field(default=999, ge=99, le=100_000)
+    """Replicates of the max-T null (guarantee `permutation`)."""
     clusters: int | Literal["auto"] = "auto"
+    """k-means clusters per modality of the test embeddings; 0: none."""
     pca: int = Field(default=8, ge=1, le=256)
+    """Principal components the clusters are fitted in."""
     embeddings: str | None = None
+    """The variant whose test embeddings define the clusters (default: the first that saved
+    them)."""
     bins: int = Field(default=4, ge=2, le=20)
+    """Quantile bins of a numeric metadata column."""
     margin: float = Field(default=0.02, ge=0, lt=1)
+    """A refinement must beat each slice it refines by this much (accuracy)."""
     columns: list[str] | None = None
+    """Metadata columns searched (default: every metadata column, `label`, `observed`)."""
     targets: list[TargetName] = Field(default_factory=lambda: list(TARGETS), min_length=1)
+    """`failure`: a variant on a slice vs the rest; `reversal`: a significant comparison that
+    reverses on a slice."""
 
     @field_validator("clusters")
     @classmethod
