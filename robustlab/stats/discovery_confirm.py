@@ -7,14 +7,15 @@ that slice's failure), and letting one slice take at most ⌈top_k/3⌉ places a
 broad failure cannot crowd out the rest).
 
 Each is tested on the confirmation half, one-sided: the discovery half fixed the direction (a
-failure, a reversal), so the held-out test is of that direction only — p = p₂/2 when the
-estimate points that way, else 1 − p₂/2, from the report's symmetric two-sided tests — and each
-interval is the two-sided 1 − 2α one, whose end is the one-sided 1 − α bound (it excludes 0
-exactly when p < α). Holm or BH runs over every chosen candidate of every kind — that, and
-nothing searched, is the family — weighted by the discovery ranking (weight 1/rank, best
-discovery z first: `weighted_adjust`), so the strongest candidate is tested at about α/3.6
-among 20 instead of α/20, and the guarantee is unchanged because the weights come from the
-other half.
+failure, a reversal), so the held-out test is of that direction only (a failure: the
+skewness-corrected score test and the crossed t, `discovery_tests.slices_vs_rest`'s p_lower; a
+reversal: p₂/2 of the report's symmetric paired test when the estimate points that way, else
+1 − p₂/2) — and each interval is the two-sided 1 − 2α one, whose end is the one-sided 1 − α
+bound (it excludes 0 exactly when p < α). Holm or BH runs over every chosen candidate of every
+kind — that, and nothing searched, is the family — weighted by the discovery ranking (weight
+1/rank, best discovery z first: `weighted_adjust`), so the strongest candidate is tested at
+about α/3.6 among 20 instead of α/20, and the guarantee is unchanged because the weights come
+from the other half.
 
 Permutation: every pair whose max-T adjusted p (× the number of kinds, Bonferroni) is < α is
 significant; the same greedy choice (among those that beat their parents by the margin) picks
@@ -219,7 +220,7 @@ def _tested(ts: TargetSet, picks: list[tuple[int, np.ndarray]], half: np.ndarray
         for i, r in zip(todo, res, strict=True):
             rows[i].update(acc_slice=r.acc_slice, acc_other=r.acc_rest, estimate=r.estimate,
                            ci_low=r.low, ci_high=r.high, ci_method=r.method,
-                           p_value=one_sided(r.p_value, r.estimate))
+                           p_value=r.p_lower)
         return rows
     inside = [picks[i][1] & half for i in todo]
     blocks = [[blk[:, m] for blk in ts.blocks[picks[i][0]]] for i, m in zip(todo, inside,

@@ -36,7 +36,8 @@ class TwoSample:
 
     acc_slice, acc_rest: seed-averaged accuracies; n_slice, n_rest: examples; method:
     "score" (one seed) or "crossed_t" / "crossed_cc"; df: the crossed test's (None for one
-    seed); p_value: two-sided, and low ≤ 0 ≤ high ⟺ p_value ≥ 1 − level."""
+    seed); p_value: two-sided, and low ≤ 0 ≤ high ⟺ p_value ≥ 1 − level; p_lower: one-sided,
+    of "the slice is worse" (Δ < 0), and high < 0 ⟺ p_lower < (1 − level)/2."""
 
     estimate: float
     low: float
@@ -48,15 +49,19 @@ class TwoSample:
     n_slice: int
     n_rest: int
     df: float | None
+    p_lower: float = 1.0
 
 
 def mn_z(x1: np.ndarray, n1: np.ndarray, x2: np.ndarray, n2: np.ndarray,
-         delta0: np.ndarray) -> np.ndarray:
+         delta0: np.ndarray, skew: bool = True) -> np.ndarray:
     """Miettinen–Nurminen score statistic of H0: p₁ − p₂ = delta0 (decreasing in delta0).
 
     x1, x2 may be fractional (seed-averaged successes). The variance uses the maximum-likelihood
     (p̃₁, p̃₂) under p̃₁ − p̃₂ = delta0, the root of Farrington & Manning's cubic, times
-    N/(N − 1)."""
+    N/(N − 1). With `skew`, Gart & Nam's (1990) skewness correction (as in Laud's 2017 SCAS
+    intervals): z solves T = z + (γ/6)(z² − 1), γ the skewness of p̂₁ − p̂₂ under H0 — without
+    it the one-sided test of a worse slice at high accuracy is liberal (exact size 0.064 at
+    nominal 0.05 for 50 vs 950 examples at accuracy 0.95; tests/stats)."""
     x1, n1, x2, n2, d = np.broadcast_arrays(*(np.asarray(a, dtype=np.float64)
                                               for a in (x1, n1, x2, n2, delta0)))
     p1, p2 = x1 / n1, x2 / n2
@@ -68,7 +73,24 @@ def mn_z(x1: np.ndarray, n1: np.ndarray, x2: np.ndarray, n2: np.ndarray,
     with np.errstate(invalid="ignore", divide="ignore"):
         z = diff / np.sqrt(var)
     edge = np.where(diff > 0, np.inf, np.where(diff < 0, -np.inf, 0.0))
-    return np.where(var > 1e-300, z, edge)
+    z = np.where(var > 1e-300, z, edge)
+    if not skew:
+        return z
+    mu3 = (p1t * (1 - p1t) * (1 - 2 * p1t) / n1**2 - p2t * (1 - p2t) * (1 - 2 * p2t) / n2**2)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        gamma = np.where(var > 1e-300, mu3 / var**1.5, 0.0)
+    return _corrected(z, gamma)
+
+
+def _corrected(t: np.ndarray, gamma: np.ndarray) -> np.ndarray:
+    """The root near t of t = z + a(z² − 1), a = γ/6 (the vertex −1/(2a) where none)."""
+    a = gamma / 6.0
+    small = np.abs(a) < 1e-10
+    safe = np.where(small, 1.0, a)
+    with np.errstate(invalid="ignore"):
+        disc = 1.0 + 4.0 * safe * (t + safe)
+        root = (-1.0 + np.sqrt(np.maximum(disc, 0.0))) / (2.0 * safe)
+    return np.where(small | ~np.isfinite(t), t, root)
 
 
 def _restricted(p1: np.ndarray, n1: np.ndarray, p2: np.ndarray, n2: np.ndarray,
@@ -93,7 +115,8 @@ def _restricted(p1: np.ndarray, n1: np.ndarray, p2: np.ndarray, n2: np.ndarray,
 
 def mn_interval(x1: np.ndarray, n1: np.ndarray, x2: np.ndarray, n2: np.ndarray, level: float
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(low, high, p): {Δ₀ : |z(Δ₀)| ≤ z_{1−α/2}} and the two-sided p of Δ = 0."""
+    """(low, high, p): {Δ₀ : |z(Δ₀)| ≤ z_{1−α/2}} and the two-sided p of Δ = 0,
+    p = 2 min(Φ(z(0)), 1 − Φ(z(0))) (so Φ(z(0)) = p/2 when z(0) < 0: the one-sided p)."""
     crit = ndtri(1.0 - (1.0 - level) / 2.0)
     x1, n1, x2, n2 = np.broadcast_arrays(*(np.asarray(a, dtype=np.float64)
                                            for a in (x1, n1, x2, n2)))
@@ -130,6 +153,7 @@ def slices_vs_rest(correct: Sequence[np.ndarray], in_slice: Sequence[np.ndarray]
     col = lambda k: np.array([p[k] for p in parts], dtype=np.float64)  # noqa: E731
     xs, ns, xr, nr, seeds = col(0), col(1), col(2), col(3), col(4)
     low, high, p = mn_interval(xs, ns, xr, nr, level)
+    lower = ndtr(mn_z(xs, ns, xr, nr, np.zeros(xs.shape)))  # one-sided: the slice is worse
     df = np.full(low.shape, np.nan)
     cc = np.zeros(low.shape, dtype=bool)
     several = seeds > 1
@@ -142,11 +166,15 @@ def slices_vs_rest(correct: Sequence[np.ndarray], in_slice: Sequence[np.ndarray]
         low[several] = np.minimum(low[several], t_low)
         high[several] = np.maximum(high[several], t_high)
         p[several] = np.maximum(p[several], t_p)
+        t_est = xs[several] / ns[several] - xr[several] / nr[several]
+        t_lower = np.where(t_est < 0, t_p / 2.0, 1.0 - t_p / 2.0)  # the t is symmetric
+        lower[several] = np.maximum(lower[several], t_lower)
     low, high = np.maximum(low, -1.0), np.minimum(high, 1.0)  # a difference of accuracies
     method = np.where(~several, "score", np.where(cc, "crossed_cc", "crossed_t"))
     return [TwoSample(float(xs[g] / ns[g] - xr[g] / nr[g]), float(low[g]), float(high[g]),
                       float(p[g]), str(method[g]), float(xs[g] / ns[g]), float(xr[g] / nr[g]),
-                      int(ns[g]), int(nr[g]), float(df[g]) if several[g] else None)
+                      int(ns[g]), int(nr[g]), float(df[g]) if several[g] else None,
+                      float(lower[g]))
             for g in range(len(parts))]
 
 
