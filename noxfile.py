@@ -98,4 +98,6 @@ def bench(session: nox.Session) -> None:
     # the reference Symile package, compared against in `symile_memory`; --no-deps keeps
     # our pinned CPU torch (it requires only numpy and torch>=1.9, both already here)
     session.install("--no-deps", "symile==0.1.0")
+    # the SliceLine baseline of `discovery` (its numpy, scipy and scikit-learn are ours)
+    session.install("--no-deps", "sliceline==0.3.0")
     session.run("python", "-m", "bench", *session.posargs)

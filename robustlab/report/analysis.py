@@ -15,6 +15,10 @@ Pairwise intervals are at level 1 − alpha so that "interval excludes 0" and "p
 same statement (docs/statistics.md). Effective robustness is withheld for methods whose clean
 accuracy interval reaches the study's chance level (`chance.py`).
 
+Discovered slices (`discovery.py`, `report.discovery`): searched in every report unless the
+study turns it off; the reversals it looks for are those of the declared contrasts the verdicts
+called better or worse.
+
 Slices (`slicing.py`): the study's `report.slices` (a column, or `{column, bins}` for quantile
 bins of a numeric column); an empty list (the default) searches `perturbed_modality`,
 `observed`, every metadata column with at most 20 distinct values and every numeric one with
@@ -24,17 +28,20 @@ accuracy table, the per-slice pairwise screen and the hidden-failure search.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal, cast
 
 import numpy as np
 import polars as pl
 
 from robustlab import stats
+from robustlab.report import discovery
 from robustlab.report.chance import Chance, chance_level
 from robustlab.report.inputs import ReportInputError, Results
 from robustlab.report.slicing import MISSING_LABEL, SliceSpec, parse_slices, with_bins
 from robustlab.results import MANIFEST_FILE, PREDICTION_COLUMNS
+from robustlab.stats.discovery import Discovery
+from robustlab.stats.discovery_options import DiscoveryOptions
 
 CORRECTIONS = ("holm", "bh", "none")
 StudyCorrection = Literal["holm", "bh", "none"]
@@ -56,6 +63,7 @@ class Settings:
     margin: float = 0.02
     pool_seeds: bool = True
     design: Any = None  # stats.until_decided.Design of a sequential final phase, else None
+    discovery: DiscoveryOptions = field(default_factory=DiscoveryOptions)  # report.discovery
 
 
 @dataclass(frozen=True)
@@ -77,6 +85,7 @@ class Analysis:
     slice_accuracy: pl.DataFrame | None = None
     value_order: dict[str, list[str]] | None = None
     sequential: Any = None  # stats.until_decided.Outcome when the seeds were added until decided
+    discovered: Discovery | None = None  # None when the study turned discovery off
 
 
 def settings_from(results: Results, seed: int = 0) -> Settings:
@@ -118,7 +127,8 @@ def settings_from(results: Results, seed: int = 0) -> Settings:
                     min_slice_size=min_size, n_resamples=n_resamples, seed=seed,
                     contrasts=_contrasts(results, declared, where), declared=bool(declared),
                     margin=margin, pool_seeds=pooling == "pooled",
-                    design=_design(results.study.get("final"), where.replace("report", "final")))
+                    design=_design(results.study.get("final"), where.replace("report", "final")),
+                    discovery=discovery.options_from(results))
 
 
 def _design(final: Any, where: str) -> Any:
@@ -187,10 +197,11 @@ def analyse(results: Results, settings: Settings) -> Analysis:
                                        decided=_called(verdicts))
     accuracy = stats.accuracy_table(pred, ["condition"], rng=gens[0], n_resamples=s.n_resamples)
     chance = chance_level(results)
+    pairwise = stats.pairwise_table(pred, ["condition"], alpha=s.alpha, correction="bh")
     return Analysis(
         settings=s,
         accuracy=accuracy,
-        pairwise=stats.pairwise_table(pred, ["condition"], alpha=s.alpha, correction="bh"),
+        pairwise=pairwise,
         verdicts=verdicts,
         sequential=sequential,
         slice_pairwise=slice_pairwise,
@@ -205,6 +216,7 @@ def analyse(results: Results, settings: Settings) -> Analysis:
                for m in results.methods},
         slice_accuracy=slice_accuracy,
         value_order=order,
+        discovered=discovery.discover(results, _called_frame(verdicts), s.discovery, s.alpha),
     )
 
 
@@ -217,6 +229,18 @@ def _called(verdicts: stats.VerdictTable) -> dict[tuple[str, str, str], float]:
     return {(r["condition"], r["method_a"], r["method_b"]):
             min(1.0, r["p_diff"] * verdicts.alpha / r["level"])
             for r in called.iter_rows(named=True)}
+
+
+def _called_frame(verdicts: stats.VerdictTable) -> pl.DataFrame:
+    """The verdicts as the discovery's comparisons read them: a `significant` column that is
+    exactly "called better or worse" (the average win a reversal must overturn)."""
+    t = verdicts.table
+    if t.height == 0:
+        return pl.DataFrame(schema={"condition": pl.String, "method_a": pl.String,
+                                    "method_b": pl.String, "delta": pl.Float64,
+                                    "significant": pl.Boolean})
+    return t.select("condition", "method_a", "method_b", "delta",
+                    significant=pl.col("verdict").is_in(["better", "worse"]))
 
 
 def _verdicts(results: Results, s: Settings) -> tuple[stats.VerdictTable, Any]:

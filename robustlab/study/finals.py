@@ -23,6 +23,7 @@ from typing import Any
 import polars as pl
 
 from robustlab.results import OBSERVED_COLUMN, PREDICTION_COLUMNS, TARGET_MISSING_COLUMN
+from robustlab.study.embeddings import final_embeddings
 from robustlab.study.grid import Condition
 from robustlab.tune.trainable import TrialSpec, apply_config, build_method
 
@@ -38,6 +39,8 @@ class FinalOutcome:
     seed: int
     predictions: pl.DataFrame | None  # None when training diverged
     info: dict[str, Any]
+    # clean test embeddings for slice discovery: (example_id, {modality: (n, <= 16)})
+    embeddings: tuple[Any, dict[str, Any]] | None = None
 
 
 def final_run(
@@ -72,8 +75,9 @@ def final_run(
     frames = [evaluate_condition(method, dataset, c, spec.task, seed, perturb_seed)
               for c in conditions]
     predictions = tidy(pl.concat(frames, how="diagonal_relaxed"), variant, seed)
+    embeddings = final_embeddings(method, dataset)
     info["wall_time_s"] = time.perf_counter() - start
-    return FinalOutcome(variant, seed, predictions, info)
+    return FinalOutcome(variant, seed, predictions, info, embeddings)
 
 
 def evaluate_condition(

@@ -23,8 +23,13 @@ ASHA_NOTE = (
 
 
 def fingerprint(spec: StudySpec) -> str:
-    """SHA-256 of the resolved spec: a rerun continues a folder only for the same study."""
-    text = json.dumps(spec.model_dump(mode="json"), sort_keys=True)
+    """SHA-256 of the resolved spec: a rerun continues a folder only for the same study.
+
+    `report.discovery` is left out: it changes only what the report searches (a rerun
+    re-renders with it), and folders made before it existed keep their fingerprint."""
+    resolved = spec.model_dump(mode="json")
+    resolved.get("report", {}).pop("discovery", None)
+    text = json.dumps(resolved, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()
 
 

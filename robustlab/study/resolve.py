@@ -9,9 +9,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from robustlab.study.discovery_spec import check_discovery
 from robustlab.study.grid import Condition, compose_train, expand_entry, expand_grid
 from robustlab.study.options import build_options, field_names, lookup
-from robustlab.study.slices import check_slices
+from robustlab.study.slices import check_slices, slice_columns
 from robustlab.study.spec import METRIC_OF_PROTOCOL, SpecError, StudySpec
 from robustlab.tune.space import SearchSpace, narrow
 
@@ -84,6 +85,7 @@ def _resolve(spec: StudySpec, source: Path) -> Plan:
     _check_bank_target(task, dataset, conditions)
     check_slices(spec.report.slices, dataset, conditions)
     check_contrasts(spec, variants, conditions)
+    check_discovery(spec.report.discovery, spec.methods, slice_columns(dataset, conditions))
     return Plan(spec=spec, source=source, data=data, dataset=dataset, encoder=encoder,
                 task=task, train=train, variants=variants, conditions=conditions,
                 train_perturbation=train_op, modalities=modalities)

@@ -10,8 +10,10 @@ Output folder layout (`reports/<study>/` by default):
     parts/                                             finished units of work, for resuming:
         study.json              the study's fingerprint (a folder holds one study)
         tuning/<variant>.json + .trials.parquet        trials and best config of a tuning
-        finals/<variant>/seed<k>.json + .predictions.parquet   info and predictions of a
-                                                       final run (units.py: checksummed)
+        finals/<variant>/seed<k>.json + .predictions.parquet + .emb.npz
+                                                       info, predictions and test embeddings
+                                                       (slice discovery) of a final run
+                                                       (units.py: checksummed)
     report.html
 
 Every file is written atomically; one run at a time writes the folder. Rerunning the same
@@ -33,6 +35,7 @@ from typing import Any
 
 import polars as pl
 
+from robustlab.embedding_store import embeddings_bytes
 from robustlab.results import (
     MANIFEST_FILE,
     PREDICTIONS_FILE,
@@ -273,8 +276,11 @@ def _run_finals(plan: Plan, tuned: dict[str, _Tuned], resources: Resources, stor
         ready, _ = ray.wait(list(pending), num_returns=1)
         name, seed = pending.pop(ready[0])
         outcome = ray.get(ready[0])
-        payloads = {} if outcome.predictions is None else {"predictions.parquet":
-                                                            outcome.predictions}
+        payloads: dict[str, Any] = {}
+        if outcome.predictions is not None:
+            payloads["predictions.parquet"] = outcome.predictions
+        if outcome.embeddings is not None:  # for slice discovery's clusters
+            payloads["emb.npz"] = embeddings_bytes(*outcome.embeddings)
         store.write(_final_key(name, seed), outcome.info, payloads)
         infos[(name, seed)] = outcome.info
         progress.final_done(f"{name} seed {seed}")

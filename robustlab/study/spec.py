@@ -30,6 +30,8 @@ from pydantic import (
     model_validator,
 )
 
+from robustlab.study.discovery_spec import DiscoverySpec
+
 __all__ = [
     "BudgetSpec",
     "ContrastSpec",
@@ -249,6 +251,8 @@ class ReportSpec(_Strict):
     """δ (accuracy units): two variants within ±δ of each other count as equivalent."""
     seed_variance: Literal["pooled", "separate"] = "pooled"
     """`pooled`: seed variances share strength across variants where the data allow."""
+    discovery: DiscoverySpec = Field(default_factory=DiscoverySpec)
+    """Automatic slice discovery (docs/discovery.md): search, confirm on held-out examples."""
 
 
 class StudySpec(_Strict):

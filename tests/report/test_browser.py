@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-SECTIONS = ["verdict", "hidden-failures", "overview", "curves", "slice-accuracy", "pairwise",
-            "fairness", "provenance"]
+SECTIONS = ["verdict", "hidden-failures", "discovered-slices", "overview", "curves",
+            "slice-accuracy", "pairwise", "fairness", "provenance"]
 PNG = b"\x89PNG\r\n\x1a\n"
 
 

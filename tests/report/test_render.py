@@ -17,8 +17,8 @@ from robustlab.report import render_report
 from robustlab.report.sections import failures
 from robustlab.results import PREDICTIONS_FILE, TRIALS_FILE
 
-SECTIONS = ["verdict", "hidden-failures", "overview", "curves", "slice-accuracy", "pairwise",
-            "fairness", "provenance"]
+SECTIONS = ["verdict", "hidden-failures", "discovered-slices", "overview", "curves",
+            "slice-accuracy", "pairwise", "fairness", "provenance"]
 # matplotlib's SVG declares these XML namespaces; a namespace is a name, not a request.
 NAMESPACES = {"http://www.w3.org/2000/svg", "http://www.w3.org/1999/xlink"}
 

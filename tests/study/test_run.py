@@ -21,6 +21,7 @@ from robustlab.results import TRIAL_COLUMNS, check_columns, check_predictions
 from robustlab.stats.adequacy import RULES
 
 from .conftest import kill_tree
+from .test_discovery_spec import check_discovery_outputs
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("ray")]
 
@@ -83,6 +84,7 @@ def test_missing_modality_smoke_writes_the_results(tmp_path: Path, cli: Any) -> 
     if manifest["report"]["status"] == "written":
         assert (out / "report.html").stat().st_size > 1000
     _check_adequacy(out, manifest, trials, variants)
+    check_discovery_outputs(out, variants, 2, n_test)  # issue 23: embeddings, clusters searched
 
 
 def _check_adequacy(out: Path, manifest: dict[str, Any], trials: pl.DataFrame,

@@ -1,5 +1,5 @@
 """The report's sections, in page order (issues 6 and 15: the verdict first, then hidden
-failures, then the details). Each module has
+failures and discovered slices (issue 23), then the details). Each module has
 `build(results, analysis) -> Section` and a template `templates/sections/<id>.html.j2`."""
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from robustlab.report.analysis import Analysis
 from robustlab.report.inputs import Results
 from robustlab.report.sections import (
     curves,
+    discovered,
     failures,
     fairness,
     overview,
@@ -25,6 +26,7 @@ Builder = Callable[[Results, Analysis], Section]
 BUILDERS: tuple[Builder, ...] = (
     verdict.build,
     failures.build,
+    discovered.build,
     overview.build,
     curves.build,
     slices.build,
