@@ -234,13 +234,15 @@ def projection_head(width: int, out_dim: int) -> nn.Module:
 
 
 def noise_scale(x: Tensor, present: Tensor, noise_std: float) -> Tensor:
-    """The augmentation noise's per-feature std of (B, d) features -> (1, d): `noise_std` ×
-    the feature's std over the batch's `present` rows (missing rows hold no data and must
-    not set the scale); 0 when no row is present. Both augmented copies share it."""
-    weight = present.to(x.dtype)[:, None] / present.sum().clamp_min(1)  # (B, 1): mean weights
+    """The augmentation noise's per-feature std of (..., B, d) features -> (..., 1, d):
+    `noise_std` × the feature's std over the batch's `present` (..., B) rows (missing rows
+    hold no data and must not set the scale); 0 when no row is present. Both augmented
+    copies share it."""
+    count = present.sum(dim=-1, keepdim=True).clamp_min(1)[..., None]  # (..., 1, 1)
+    weight = present.to(x.dtype)[..., None] / count  # (..., B, 1): mean weights
     data = x.detach()
-    mean = (data * weight).sum(dim=0, keepdim=True)  # (1, d) over the present rows only
-    spread = (((data - mean) ** 2) * weight).sum(dim=0, keepdim=True).sqrt()  # (1, d)
+    mean = (data * weight).sum(dim=-2, keepdim=True)  # (..., 1, d) over the present rows
+    spread = (((data - mean) ** 2) * weight).sum(dim=-2, keepdim=True).sqrt()  # (..., 1, d)
     return spread * noise_std
 
 
@@ -289,9 +291,14 @@ class FusionMethod(Method):
         self.head = projection_head(options.fusion_dim, options.proj_dim)
 
     def noise_scales(self, batch: Batch) -> dict[str, Tensor]:
-        """m -> the augmentation noise's per-feature std (1, d_m) for this batch."""
-        return {m: noise_scale(v, batch.mask[m], self.options.noise_std)
-                for m, v in batch.x.items()}
+        """m -> the augmentation noise's per-feature std (1, d_m) for this batch: every
+        modality in one pass when their widths agree."""
+        names, std = list(batch.x), self.options.noise_std
+        if len({v.shape for v in batch.x.values()}) == 1:
+            scales = noise_scale(torch.stack([batch.x[m] for m in names]),
+                                 torch.stack([batch.mask[m] for m in names]), std)
+            return dict(zip(names, scales.unbind(0), strict=True))
+        return {m: noise_scale(batch.x[m], batch.mask[m], std) for m in names}
 
     def augmented_inputs(self, batch: Batch, g: torch.Generator,
                          scales: Mapping[str, Tensor] | None = None) -> dict[str, Tensor]:
