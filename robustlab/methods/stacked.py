@@ -42,9 +42,11 @@ def pick(p: Tensor, which: Which) -> Tensor:
     a slice (a contiguous run of modalities) or a gather (evaluation's other subsets)."""
     if which is None:
         return p
-    first = which[0]
-    if list(which) == list(range(first, first + len(which))):
-        return p.narrow(0, first, len(which))
+    first, count = which[0], len(which)
+    if list(which) == list(range(first, first + count)):
+        # all of them: the parameter itself (a full-length slice would still cost a node
+        # in the backward, which copies the gradient into a fresh tensor)
+        return p if count == p.shape[0] else p.narrow(0, first, count)
     return p[list(which)]
 
 
