@@ -164,8 +164,7 @@ def _parts(run: _regime.Run, clock: _Clock) -> Iterator[None]:
         stack.enter_context(_patched(run.method, "loss", wrap("loss: rest")))
         stack.enter_context(_patched(run.optimizer, "step", wrap("AdamW step")))
         stack.enter_context(_patched(run.optimizer, "zero_grad", wrap("zero_grad")))
-        heads = [getattr(run.method, "head", None),
-                 *getattr(run.method, "unique_heads", {}).values()]
+        heads = [getattr(run.method, "head", None), getattr(run.method, "unique_heads", None)]
         for module in heads:  # the fusion methods' projection heads, per instance
             if module is not None:
                 stack.enter_context(_patched(module, "forward", wrap("projection heads")))

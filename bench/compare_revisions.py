@@ -10,7 +10,9 @@ runs whole training epochs through its own `train_step`. Epochs alternate revisi
 checkout, variant by variant; a figure is the median over `EPOCHS` epochs of this thread's
 CPU time (the wall time is printed beside it).
 
-    .venv/bin/python bench/compare_revisions.py main [EPOCHS]
+    .venv/bin/python bench/compare_revisions.py main [EPOCHS] [VARIANT,VARIANT,...]
+
+CLIP is always timed (the ratios divide by it); a variant list restricts the others.
 """
 
 from __future__ import annotations
@@ -78,13 +80,13 @@ class Version:
         return time.thread_time() - start, time.perf_counter() - wall
 
 
-def main(revision: str, epochs: int) -> None:
+def main(revision: str, epochs: int, only: list[str] | None = None) -> None:
     import torch
 
     from bench import _regime
 
     torch.set_num_threads(1)
-    names = list(_regime.VARIANTS)
+    names = [n for n in _regime.VARIANTS if only is None or n == "clip" or n in only]
     with tempfile.TemporaryDirectory(prefix="robustlab-rev-") as tmp:
         extract(revision, Path(tmp))
         sys.path.insert(0, tmp)
@@ -121,4 +123,5 @@ def _print(revision: str, names: list[str], times: dict[tuple[str, str], list[An
 if __name__ == "__main__":
     if len(sys.argv) < 2:
         sys.exit(__doc__)
-    main(sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else 5)
+    main(sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else 5,
+         sys.argv[3].split(",") if len(sys.argv) > 3 else None)

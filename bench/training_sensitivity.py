@@ -1,11 +1,13 @@
 """How far training amplifies float rounding, the yardstick for the determinism check of
 issue 24. First, per variant, one float32 step in the default study's regime with the same
-weights and batch at a git revision and at this checkout: the loss and the largest relative
-difference of a parameter's gradient. Then each variant trained at the smoke budget with the
-best config a results folder recorded, (a) at the revision, (b) at this checkout, (c) at the
-revision with every initial weight multiplied by (1 + 1e-7·N(0, 1)) — a perturbation of
-float32 rounding size. If (a)–(b) is as far apart as (a)–(c), the new code's difference is
-rounding, amplified by training, not a change of the loss.
+weights and batch at a git revision and at this checkout (a revision before issue 24's
+stacked storage has its per-modality tensors matched to the stacked ones by name): the loss
+and the largest relative difference of a parameter's gradient. Then each variant trained at
+the smoke budget with the best config a results folder recorded, (a) at the revision, (b) at
+this checkout, (c) at the revision with every initial weight multiplied by
+(1 + 1e-7·N(0, 1)) — a perturbation of float32 rounding size. If (a)–(b) is as far apart as
+(a)–(c), the new code's difference is rounding, amplified by training, not a change of the
+loss.
 
     .venv/bin/python bench/training_sensitivity.py main RESULTS_DIR comm,coral,gated_symile
 """
@@ -53,6 +55,39 @@ def trained_predictions(prefix: str, name: str, best: dict[str, Any], perturb: f
     return frame.sort("example_id")
 
 
+# stacked parameter name (issue 24) -> its per-modality name before, "{m}" the modality
+PER_MODALITY = [
+    (".encoders.stack.", ".encoders.{m}."), ("embed.missing", "embed.missing.{m}"),
+    ("unique_encoders.missing", "unique_encoders.missing.{m}"),
+    ("fusion.tokenizers.", "fusion.tokenizers.{m}."),
+    ("unique.tokenizer.", "unique.{m}.tokenizer."),
+    ("unique.token_mlp.first.", "unique.{m}.token_mlp.0."),
+    ("unique.token_mlp.second.", "unique.{m}.token_mlp.2."),
+    ("unique.query", "unique.{m}.pool.query"),
+    ("unique_heads.first.", "unique_heads.{m}.0."), ("unique_heads.second.", "unique_heads.{m}.2."),
+]
+
+
+def matched(before: Any, after: Any) -> dict[str, Any]:
+    """`after`'s parameters by name, each with the tensor of `before` it holds: the same name,
+    or — a parameter stacked over the modalities where `before` kept one per modality — the
+    per-modality tensors stacked in modality order."""
+    import torch
+
+    old = dict(before.named_parameters())
+    out = {}
+    for name, _ in after.named_parameters():
+        if name in old:
+            out[name] = old[name]
+            continue
+        rule = next((r for r in PER_MODALITY if r[0] in name), None)
+        if rule is None:
+            raise KeyError(f"no parameter of the revision matches {name}")
+        pattern = name.replace(rule[0], rule[1])
+        out[name] = torch.stack([old[pattern.format(m=m)] for m in after.modalities])
+    return out
+
+
 def first_step(names: list[str]) -> None:
     """Loss and gradients of one step at both revisions, the same weights and batch."""
     import torch
@@ -63,15 +98,30 @@ def first_step(names: list[str]) -> None:
     batch = next(iter(new.data.batches(new.config.batch_size, 1)))
     for name in names:
         before, after = old.runs[name][0], new.runs[name][0]
-        after.load_state_dict(before.state_dict())
+        with torch.no_grad():
+            for (_, p), (_, q) in zip(after.named_parameters(), matched(before, after).items(),
+                                      strict=True):
+                p.copy_(q)
         losses = [m.loss(batch, torch.Generator().manual_seed(3))["loss"]
                   for m in (before, after)]
-        grads = [torch.autograd.grad(loss, list(m.parameters()))
-                 for loss, m in zip(losses, (before, after), strict=True)]
+        grads = [torch.autograd.grad(losses[0], list(before.parameters())),
+                 torch.autograd.grad(losses[1], list(after.parameters()))]
+        by_name = dict(zip(dict(before.named_parameters()), grads[0], strict=True))
+        stacked = matched(_Grads(by_name), after)  # the revision's gradients, matched
         rel = max(float((x - y).norm() / x.norm().clamp_min(1e-30))
-                  for x, y in zip(*grads, strict=True))
+                  for x, y in zip(stacked.values(), grads[1], strict=True))
         print(f"{name}: one step, same weights and batch: loss {losses[0].item():.9g} vs "
               f"{losses[1].item():.9g}; largest relative gradient difference {rel:.1e}")
+
+
+class _Grads:
+    """Named gradients that `matched` reads as if they were a module's parameters."""
+
+    def __init__(self, by_name: dict[str, Any]) -> None:
+        self.by_name = by_name
+
+    def named_parameters(self) -> Any:
+        return iter(self.by_name.items())
 
 
 def main(revision: str, folder: str, names: list[str]) -> None:

@@ -56,7 +56,9 @@ __all__ = [
 
 DEVICES = ("auto", "cpu", "cuda")
 PERTURBATION_DRAWS = ("epoch", "once")
-CHECKPOINT_FORMAT = 1
+#: 2 (issue 24): per-modality layers stored stacked (`robustlab.methods.stacked`), so the
+#: model's and the optimizer's tensors are not those of format 1
+CHECKPOINT_FORMAT = 2
 
 
 class DivergedError(RuntimeError):
@@ -449,10 +451,12 @@ def _load(
     task: Task,
 ) -> _State:
     payload = torch.load(path, map_location=device_of(method), weights_only=True)
-    if payload.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(
-            f"{path}: not a robustlab training checkpoint (format {CHECKPOINT_FORMAT})"
-        )
+    found = payload.get("format") if isinstance(payload, dict) else None
+    if found != CHECKPOINT_FORMAT:
+        why = (f"written in format {found} by an older robustlab" if isinstance(found, int)
+               else "not a robustlab training checkpoint")
+        raise ValueError(f"{path}: {why} (this version reads format {CHECKPOINT_FORMAT}); "
+                         "delete it to train from the start")
     _check_same(path, "config", payload["config"], asdict(config))
     _check_same(path, "task", payload["task"], asdict(task))
     method.load_state_dict(payload["model"])

@@ -22,7 +22,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, ClassVar, Protocol, TypeVar
 
@@ -126,9 +126,10 @@ class Method(nn.Module, ABC):
 
     def param_groups(self, lr: float, weight_decay: float) -> list[dict[str, Any]]:
         """Optimizer parameter groups: weight decay on matrices only; biases, norms, the
-        logit scale and learned embeddings (all < 2-D) are not decayed (open_clip's rule).
-        Override to give e.g. a gate its own lr."""
-        return decay_groups(self.named_parameters(), lr, weight_decay)
+        logit scale and learned embeddings (all < 2-D) are not decayed (open_clip's rule;
+        a `Stacked` module's parameter is judged by one modality's copy). Override to give
+        e.g. a gate its own lr."""
+        return decay_groups(self.named_parameters(), lr, weight_decay, stacked_ids(self))
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters() if p.requires_grad)
@@ -140,15 +141,31 @@ class Method(nn.Module, ABC):
         return tuple(m for m in self.modalities if m != target)
 
 
+class Stacked(nn.Module):
+    """A module whose own parameters (`parameters(recurse=False)`) each hold one copy per
+    modality along dim 0: M same-shaped per-modality layers stored as one tensor and run as
+    one batched pass (`robustlab.methods.stacked`). Rules that look at a parameter's shape
+    (weight decay) look at one copy's."""
+
+
+def stacked_ids(model: nn.Module) -> set[int]:
+    """The ids of `model`'s parameters that belong to `Stacked` modules."""
+    return {id(p) for m in model.modules() if isinstance(m, Stacked)
+            for p in m.parameters(recurse=False)}
+
+
 def decay_groups(
-    named: Iterator[tuple[str, nn.Parameter]], lr: float, weight_decay: float
+    named: Iterator[tuple[str, nn.Parameter]], lr: float, weight_decay: float,
+    stacked: Collection[int] = frozenset(),
 ) -> list[dict[str, Any]]:
-    """Two AdamW groups: >= 2-D weights decayed, the rest not. Empty groups are dropped."""
+    """Two AdamW groups: >= 2-D weights decayed, the rest not; a parameter whose id is in
+    `stacked` (`stacked_ids`) counts as one of its copies (its ndim − 1). Empty groups are
+    dropped."""
     decay: list[nn.Parameter] = []
     no_decay: list[nn.Parameter] = []
     for _, p in named:
         if p.requires_grad:
-            (decay if p.ndim >= 2 else no_decay).append(p)
+            (decay if p.ndim - (id(p) in stacked) >= 2 else no_decay).append(p)
     groups = [
         {"params": decay, "lr": lr, "weight_decay": weight_decay},
         {"params": no_decay, "lr": lr, "weight_decay": 0.0},

@@ -5,7 +5,7 @@ with the learned "missing" embedding (DESIGN §4), generator-driven dropout, and
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from robustlab.data.batch import Batch
-from robustlab.methods.base import EncoderOptions, Method, Query
+from robustlab.methods.base import EncoderOptions, Method, Query, Stacked
 
 LOG_SCALE_MAX = math.log(100.0)
 DEFAULT_LOG_SCALE = math.log(1 / 0.07)  # CLIP's initial temperature 0.07
@@ -79,26 +79,40 @@ def dropout(x: Tensor, p: float, generator: torch.Generator, training: bool) -> 
     return x * keep.to(x.device) / (1.0 - p)
 
 
-class ModalityEncoders(nn.Module):
-    """One encoder per modality (all built from the same encoder options, for equal capacity)
-    plus a learned "missing" embedding per modality that replaces the encoder output on rows
-    whose mask is False (the reference Symile treatment, DESIGN §4)."""
+class ModalityEncoders(Stacked):
+    """One encoder per modality, all built from the same encoder options (equal capacity;
+    one stacked module where they are alike, `robustlab.methods.stacked.Encoders`), plus a
+    learned "missing" embedding per modality — `missing` (M, D), row i for modality i — that
+    replaces the encoder output on rows whose mask is False (the reference Symile
+    treatment, DESIGN §4)."""
 
     def __init__(self, dims: Mapping[str, int], build: Callable[[int], nn.Module], dim: int):
         super().__init__()
-        self.encoders = nn.ModuleDict({m: build(d) for m, d in dims.items()})
-        self.missing = nn.ParameterDict(
-            {m: nn.Parameter(torch.randn(dim) / math.sqrt(dim)) for m in dims}
-        )
+        from robustlab.methods.stacked import Encoders  # stacked.py imports this module
+
+        self.modalities = tuple(dims)
+        self.encoders = Encoders(self.modalities, [build(d) for d in dims.values()])
+        self.missing = nn.Parameter(torch.stack([torch.randn(dim) / math.sqrt(dim)
+                                                 for _ in dims]))  # (M, D)
 
     def forward(
         self, modality: str, x: Tensor, mask: Tensor | None = None,
         generator: torch.Generator | None = None,
     ) -> Tensor:
-        h = self.encoders[modality](x, generator=generator)  # (B, D)
-        if mask is None:
+        """One modality's (B, D) embeddings."""
+        i = self.modalities.index(modality)
+        return self.embed([x], [i], None if mask is None else [mask], generator)[0]
+
+    def embed(self, x: Sequence[Tensor], which: Sequence[int], masks: Sequence[Tensor] | None,
+              generator: torch.Generator | None = None) -> Tensor:
+        """The modalities `which` (indices in modality order) on their inputs x[s] (B, d_s),
+        masks[s] (B,) -> (S, B, D), in one pass where the encoders are stacked."""
+        h = self.encoders(x, which, generator)  # (S, B, D)
+        if masks is None:
             return h
-        return torch.where(mask[:, None], h, self.missing[modality].to(h.dtype))  # (B, D)
+        whole = list(which) == list(range(len(self.modalities)))
+        missing = (self.missing if whole else self.missing[list(which)])[:, None].to(h.dtype)
+        return torch.where(torch.stack(list(masks))[:, :, None], h, missing)  # (S, B, D)
 
 
 def mean_of_terms(terms: Mapping[str, Tensor]) -> dict[str, Tensor]:
@@ -131,9 +145,12 @@ class EmbeddingMethod(Method):
         return maybe_normalize(self.embed(modality, x, mask, generator), self.normalize)
 
     def embed_batch(self, batch: Batch, generator: torch.Generator | None = None) -> list[Tensor]:
-        """Every modality's (B, D) embedding, in modality order."""
-        return [self.encode(m, batch.x[m], batch.mask[m], generator=generator)
-                for m in self.modalities]
+        """Every modality's (B, D) embedding, in modality order (one pass where the encoders
+        are stacked)."""
+        ms = self.modalities
+        h = self.embed.embed([batch.x[m] for m in ms], range(len(ms)),
+                             [batch.mask[m] for m in ms], generator)  # (M, B, D)
+        return list(maybe_normalize(h, self.normalize).unbind(0))
 
     def encode_query(self, batch: Batch, target: str) -> Query:
         query = {m: self.encode(m, batch.x[m], batch.mask[m]) for m in self.context_of(target)}

@@ -49,19 +49,23 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from robustlab.data.batch import Batch
-from robustlab.methods import stacked
-from robustlab.methods.base import COMMON_SEARCH_SPACE, EncoderOptions, default_generator, register
+from robustlab.methods.base import (
+    COMMON_SEARCH_SPACE,
+    EncoderOptions,
+    Stacked,
+    default_generator,
+    register,
+)
 from robustlab.methods.comm import check_fusion_options, mean_of_valid, valid_terms
 from robustlab.methods.common import ModalityEncoders, check_choice, check_float
-from robustlab.methods.encoders import MLPEncoder
 from robustlab.methods.fusion import (
     FusionMethod,
     Tokenizer,
     nt_xent_terms,
     projection_head,
-    stacked_tokens,
+    tokenizer_parts,
 )
-from robustlab.methods.stacked import stackable
+from robustlab.methods.stacked import StackedTwoLayer
 from robustlab.search_space import Distribution, FloatRange
 
 
@@ -103,35 +107,40 @@ class View(NamedTuple):
     keep: dict[str, Tensor]
 
 
-class AttentionPooling(nn.Module):
-    """softmax(tokens · q) over tokens, q a learned query: (B, T, U) -> (B, U)."""
+class UniquePaths(Stacked):
+    """Every modality's unique path after its encoder: (B, D) -> tokens (`Tokenizer`) ->
+    token MLP -> attention pooling softmax(tokens · q_m) over the tokens, q_m a learned
+    query -> u_m (B, U). Stored stacked (`robustlab.methods.stacked`): `query` (M, U)."""
 
-    def __init__(self, width: int) -> None:
-        super().__init__()
-        self.query = nn.Parameter(torch.randn(width) / width**0.5)
-
-    def forward(self, tokens: Tensor) -> Tensor:
-        weights = torch.softmax(tokens @ self.query, dim=1)  # (B, T)
-        return (weights[..., None] * tokens).sum(dim=1)  # (B, U)
-
-
-class UniquePath(nn.Module):
-    """One modality's unique path: its own encoder output (or the missing embedding) ->
-    tokens -> token MLP -> attention pooling."""
-
-    def __init__(self, dim: int, num_tokens: int, width: int) -> None:
+    def __init__(self, dim: int, num_tokens: int, width: int, count: int) -> None:
         super().__init__()
         unique = max(1, width // 2)
-        self.tokenizer = Tokenizer(dim, num_tokens, width)
-        self.token_mlp = nn.Sequential(nn.Linear(width, width), nn.GELU(), nn.Linear(width, unique))
-        self.pool = AttentionPooling(unique)
-
-    def forward(self, h: Tensor) -> Tensor:
-        return self.pooled(self.tokenizer(h))  # (B, U)
+        linears, positions, mlps, queries = [], [], [], []
+        for _ in range(count):  # the draws of M separate paths, in order
+            linear, position = tokenizer_parts(dim, num_tokens, width)
+            linears.append(linear)
+            positions.append(position)
+            mlps.append(nn.Sequential(nn.Linear(width, width), nn.GELU(),
+                                      nn.Linear(width, unique)))
+            queries.append(torch.randn(unique) / unique**0.5)
+        self.tokenizer = Tokenizer(linears, positions)
+        self.token_mlp = StackedTwoLayer(mlps)
+        self.query = nn.Parameter(torch.stack(queries))  # (M, U)
 
     def pooled(self, tokens: Tensor) -> Tensor:
-        """(B, T, F) tokens -> (B, U)."""
-        return self.pool(self.token_mlp(tokens))
+        """Every modality's (M, B, T, F) tokens -> (M, B, U)."""
+        m, b, t = tokens.shape[:3]
+        h = self.token_mlp(tokens.flatten(1, 2))  # (M, B·T, U)
+        weights = torch.softmax(torch.bmm(h, self.query[:, :, None]).view(m, b, t), dim=2)
+        # Σ_t weight · token as a product and a sum: as a (M·B, 1, T) @ (M·B, T, U) matmul
+        # its backward is an outer-product bmm, several times slower at these sizes
+        return (weights[..., None] * h.view(m, b, t, -1)).sum(dim=2)  # (M, B, U)
+
+    def one(self, i: int, h: Tensor) -> Tensor:
+        """Modality i's path alone on its (B, D) encoder output -> (B, U)."""
+        h = self.token_mlp.one(i, self.tokenizer.one(i, h))  # (B, T, U)
+        weights = torch.softmax(h @ self.query[i], dim=1)  # (B, T)
+        return (weights[..., None] * h).sum(dim=1)
 
 
 @register("coral")
@@ -144,12 +153,10 @@ class Coral(FusionMethod):
         self.build_shared_path(options, dims, encoder)
         o = options
         self.unique_encoders = ModalityEncoders(dims, encoder.build, encoder.dim)
-        self.unique = nn.ModuleDict(
-            {m: UniquePath(encoder.dim, o.num_tokens, o.fusion_dim) for m in dims}
-        )
-        self.unique_heads = nn.ModuleDict(
-            {m: projection_head(max(1, o.fusion_dim // 2), o.proj_dim) for m in dims}
-        )
+        self.unique = UniquePaths(encoder.dim, o.num_tokens, o.fusion_dim, len(dims))
+        self.unique_heads = StackedTwoLayer(
+            [cast(nn.Sequential, projection_head(max(1, o.fusion_dim // 2), o.proj_dim))
+             for _ in dims])
 
     @classmethod
     def search_space(cls) -> dict[str, Distribution]:
@@ -175,39 +182,15 @@ class Coral(FusionMethod):
         """u_m of every modality (M, B, U), before the unique heads. The tokenizer is affine
         per row, so tokenizing the encoder output or the missing embedding row by row equals
         tokenizing their per-row choice; the encoder and tokenizer maps are multiplied first
-        where cheaper (`Tokenizer.encode`). Every modality in one batched pass where the
-        encoders allow it (`robustlab.methods.stacked`)."""
-        names, embed = self.modalities, self.unique_encoders
-        paths = [cast(UniquePath, self.unique[m]) for m in names]
-        encoders = [embed.encoders[m] for m in names]
-        if not stackable(encoders, [x[m] for m in names]):
-            return torch.stack([self._unique(path, encoder, embed.missing[m], x[m], mask[m],
-                                             generator)
-                                for m, path, encoder in zip(names, paths, encoders, strict=True)])
-        tokenizers = [p.tokenizer for p in paths]
-        tokens = stacked_tokens(tokenizers, cast(list[MLPEncoder], encoders),
-                                torch.stack([x[m] for m in names]))  # (M, B, T, F)
-        missing = torch.stack([embed.missing[m] for m in names])[:, None].to(tokens.dtype)
-        missing = stacked.linear([t.linear for t in tokenizers], missing).view(
-            len(names), 1, *tokens.shape[2:]) + torch.stack([t.position for t in tokenizers])[
-            :, None]  # (M, 1, T, F)
+        where cheaper (`linear_after`). Every modality in one batched pass where the encoders
+        are stacked (`robustlab.methods.stacked`)."""
+        names, embed, tokenizer = self.modalities, self.unique_encoders, self.unique.tokenizer
+        which = range(len(names))
+        tokens = tokenizer.tokens(embed.encoders.then(tokenizer.linear, [x[m] for m in names],
+                                                      which, generator))  # (M, B, T, F)
+        missing = tokenizer(embed.missing[:, None].to(tokens.dtype))  # (M, 1, T, F)
         present = torch.stack([mask[m] for m in names])[:, :, None, None]  # (M, B, 1, 1)
-        tokens = torch.where(present, tokens, missing)
-        h = stacked.mlp([p.token_mlp for p in paths], tokens.flatten(1, 2))  # (M, B·T, U)
-        query = torch.stack([p.pool.query for p in paths])[:, :, None]  # (M, U, 1)
-        weights = torch.softmax(torch.bmm(h, query).view(tokens.shape[:3]), dim=2)  # (M, B, T)
-        h = h.view(*tokens.shape[:3], -1)  # (M, B, T, U)
-        return torch.bmm(weights.flatten(0, 1)[:, None], h.flatten(0, 1)).view(
-            *tokens.shape[:2], -1)  # (M, B, U): Σ_t weight · token
-
-    @staticmethod
-    def _unique(path: UniquePath, encoder: nn.Module, missing: Tensor, x: Tensor,
-                mask: Tensor, generator: torch.Generator | None) -> Tensor:
-        """One modality's u (B, U): its own encoder (or the missing embedding) -> tokens ->
-        token MLP -> attention pooling."""
-        tokens = path.tokenizer.encode(encoder, x, generator)  # (B, T, F)
-        missing_tokens = path.tokenizer(missing[None].to(tokens.dtype))  # (1, T, F)
-        return path.pooled(torch.where(mask[:, None, None], tokens, missing_tokens))
+        return self.unique.pooled(torch.where(present, tokens, missing))
 
     def masked_keep(self, batch: Batch, modality: str, g: torch.Generator) -> dict[str, Tensor]:
         """Per-token keep masks of one view: `modality` loses each token w.p. mask_ratio."""
@@ -244,8 +227,7 @@ class Coral(FusionMethod):
             keep if name == "view_full" else {m: both[m] for m in ms}
             for name, ms in shown.items()])  # (2B, V, F): the full view first
         z_views = self.head(fused)  # (2B, V, K)
-        heads = [cast(nn.Sequential, self.unique_heads[m]) for m in self.modalities]
-        uniques = stacked.mlp(heads, self.unique_embeddings(x, both, g))  # (M, 2B, K)
+        uniques = self.unique_heads(self.unique_embeddings(x, both, g))  # (M, 2B, K)
         z = torch.cat([z_views[:, 0][None], uniques])  # (1 + M, 2B, K): s, u_a, u_b, ...
         present = torch.stack([torch.stack(list(mask.values())).any(dim=0),
                                *mask.values()])  # (1 + M, B)
@@ -297,9 +279,13 @@ def masked_pair(num_modalities: int, generator: torch.Generator) -> tuple[int, i
 def orthogonality(z: Tensor, present: Tensor) -> Tensor:
     """Sum over views and over every pair of embeddings of the mean cos² across the rows
     where both are present (pairs with no such row contribute 0). z (E, views, B, K);
-    present (E, B)."""
-    i, j = (list(t) for t in zip(*combinations(range(len(z)), 2), strict=True))
-    cos2 = F.cosine_similarity(z[i], z[j], dim=-1) ** 2  # (pairs, views, B)
-    rows = (present[i] & present[j])[:, None, :].to(cos2.dtype)  # (pairs, 1, B)
-    count = rows.sum(dim=-1)  # (pairs, 1)
-    return ((cos2 * rows).sum(dim=-1) / count.clamp_min(1.0)).sum()
+    present (E, B). A row's cosines of every pair are its E × E Gram matrix of unit
+    embeddings (the pairs i < j read from it): one batched matmul for all pairs, where the
+    pair-by-pair form costs a dozen ops per pair."""
+    e, v, b, _ = z.shape
+    unit = F.normalize(z, dim=-1, eps=1e-8).permute(1, 2, 0, 3).reshape(v * b, e, -1)
+    cos2 = torch.bmm(unit, unit.transpose(1, 2)).square().view(v, b, e, e)  # (V, B, E, E)
+    both = (present.T[:, :, None] & present.T[:, None, :]).to(z.dtype)  # (B, E, E)
+    total = (cos2 * both).sum(dim=(0, 1))  # (E, E): over views and rows
+    upper = torch.ones(e, e, dtype=z.dtype, device=z.device).triu(1)  # the pairs i < j
+    return (total / both.sum(dim=0).clamp_min(1.0) * upper).sum()

@@ -24,11 +24,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from robustlab.data.batch import Batch
-from robustlab.methods import stacked
-from robustlab.methods.base import EncoderOptions, Method, OptionsT, Query
-from robustlab.methods.encoders import MLPEncoder
+from robustlab.methods.base import EncoderOptions, Method, OptionsT, Query, Stacked
 from robustlab.methods.nt_xent import nt_xent, nt_xent_terms
-from robustlab.methods.stacked import stackable
+from robustlab.methods.stacked import Encoders, StackedLinear, Which, by_modality, pick
 
 __all__ = ["FusionEncoder", "FusionMethod", "nt_xent", "nt_xent_terms"]  # + the re-exports
 
@@ -143,54 +141,37 @@ class FusionTransformer(nn.Module):
         return out[:, 0] if single else out
 
 
-class Tokenizer(nn.Module):
-    """(B, D) -> (B, T, F): a linear map to T tokens plus a learned (T, F) embedding that
-    marks the modality and the token position."""
+class Tokenizer(Stacked):
+    """Every modality's (B, D) -> (B, T, F): a linear map to T tokens plus a learned (T, F)
+    embedding that marks the modality and the token position. Stored stacked
+    (`robustlab.methods.stacked`): `linear` (M maps), `position` (M, T, F)."""
 
-    def __init__(self, dim: int, num_tokens: int, width: int) -> None:
+    def __init__(self, linears: Sequence[nn.Linear], positions: Sequence[Tensor]) -> None:
+        """From each modality's map (D -> T·F) and position embedding (T, F)
+        (`tokenizer_parts`)."""
         super().__init__()
-        self.linear = nn.Linear(dim, num_tokens * width)
-        self.position = nn.Parameter(torch.randn(num_tokens, width) / math.sqrt(width))
-        self.shape = (num_tokens, width)
+        self.linear = StackedLinear(linears)
+        self.position = nn.Parameter(torch.stack(list(positions)))  # (M, T, F)
+        self.shape = tuple(positions[0].shape)
 
-    def forward(self, h: Tensor) -> Tensor:
-        return self.tokens(self.linear(h))  # (B, T, F)
+    def forward(self, h: Tensor, which: Which = None) -> Tensor:
+        """(S, B, D) -> (S, B, T, F) for the modalities `which`."""
+        return self.tokens(self.linear(h, which), which)
 
-    def tokens(self, projected: Tensor) -> Tensor:
-        """The output of `linear` (B, T·F) -> (B, T, F) tokens."""
-        return projected.view(projected.shape[0], *self.shape) + self.position
+    def tokens(self, projected: Tensor, which: Which = None) -> Tensor:
+        """The output of `linear` (S, B, T·F) -> (S, B, T, F) tokens."""
+        return projected.view(*projected.shape[:2], *self.shape) + pick(self.position,
+                                                                        which)[:, None]
 
-    def encode(self, encoder: nn.Module, x: Tensor,
-               generator: torch.Generator | None = None) -> Tensor:
-        """self(encoder(x)) -> (B, T, F), with the two linear maps multiplied first where
-        that is cheaper (`linear_after`)."""
-        return self.tokens(linear_after(encoder, self.linear, x, generator))
-
-
-def stacked_tokens(tokenizers: Sequence[Tokenizer], encoders: Sequence[MLPEncoder],
-                   x: Tensor) -> Tensor:
-    """Tokenizer m after encoder m on x[m], every modality in one pass: (M, B, d) ->
-    (M, B, T, F) (`Tokenizer.encode` of each, `stacked.linear_after`)."""
-    projected = stacked.linear_after(encoders, [t.linear for t in tokenizers], x)
-    position = torch.stack([t.position for t in tokenizers])[:, None]  # (M, 1, T, F)
-    return projected.view(*x.shape[:2], *tokenizers[0].shape) + position
+    def one(self, i: int, h: Tensor) -> Tensor:
+        """Modality i's alone: (B, D) -> (B, T, F)."""
+        return self.linear.one(i, h).view(h.shape[0], *self.shape) + self.position[i]
 
 
-def linear_after(encoder: nn.Module, linear: nn.Linear, x: Tensor,
-                 generator: torch.Generator | None = None) -> Tensor:
-    """linear(encoder(x)). An `MLPEncoder` ends in a linear layer L, and linear ∘ L is one
-    linear map: when the batch is large enough (rows · (hidden + out) · D > out · D · hidden
-    + rows · hidden · out, e.g. more than 256 rows at width 256), forming its weight first
-    costs fewer FLOPs than the two products. The same function either way."""
-    if not isinstance(encoder, MLPEncoder):
-        return linear(encoder(x, generator=generator))
-    h, last = encoder.hidden(x, generator), encoder.last  # (B, hidden)
-    rows, hidden, (out, dim) = h.shape[0], h.shape[1], linear.weight.shape
-    if rows * dim * (hidden + out) <= out * dim * hidden + rows * hidden * out:
-        return linear(last(h))
-    weight = linear.weight @ last.weight  # (out, hidden)
-    bias = linear.weight @ last.bias + linear.bias  # (out,)
-    return F.linear(h, weight, bias)  # (B, out)
+def tokenizer_parts(dim: int, num_tokens: int, width: int) -> tuple[nn.Linear, Tensor]:
+    """One modality's tokenizer map and position embedding, freshly initialised (the map
+    first: the draws of a separate tokenizer, in order)."""
+    return nn.Linear(dim, num_tokens * width), torch.randn(num_tokens, width) / math.sqrt(width)
 
 
 class FusionEncoder(nn.Module):
@@ -201,10 +182,11 @@ class FusionEncoder(nn.Module):
         layers: int, num_tokens: int,
     ) -> None:
         super().__init__()
-        self.encoders = nn.ModuleDict({m: encoder.build(d) for m, d in dims.items()})
-        self.tokenizers = nn.ModuleDict(
-            {m: Tokenizer(encoder.dim, num_tokens, width) for m in dims}
-        )
+        self.names = tuple(dims)
+        self.encoders = Encoders(self.names, [encoder.build(d) for d in dims.values()])
+        linears, positions = zip(*(tokenizer_parts(encoder.dim, num_tokens, width)
+                                   for _ in dims), strict=True)
+        self.tokenizers = Tokenizer(linears, positions)
         self.transformer = FusionTransformer(width, heads, layers)
         self.num_tokens = num_tokens
 
@@ -212,16 +194,12 @@ class FusionEncoder(nn.Module):
         self, x: Mapping[str, Tensor], generator: torch.Generator | None = None
     ) -> dict[str, Tensor]:
         """modality -> (B, T, F) tokens, for the modalities in `x` (all in one batched pass
-        where their encoders allow it, `robustlab.methods.stacked`)."""
-        names = list(x)
-        tokenizers = [cast(Tokenizer, self.tokenizers[m]) for m in names]
-        encoders = [self.encoders[m] for m in names]
-        if stackable(encoders, [x[m] for m in names]):
-            tokens = stacked_tokens(tokenizers, cast(list[MLPEncoder], encoders),
-                                    torch.stack([x[m] for m in names]))  # (M, B, T, F)
-            return dict(zip(names, tokens.unbind(0), strict=True))
-        return {m: t.encode(e, x[m], generator)
-                for m, t, e in zip(names, tokenizers, encoders, strict=True)}
+        where their encoders are stacked, `robustlab.methods.stacked`). The encoder's last
+        linear map and the tokenizer's are multiplied first where cheaper (`linear_after`)."""
+        which, values = by_modality(self.names, x)
+        projected = self.encoders.then(self.tokenizers.linear, values, which, generator)
+        tokens = self.tokenizers.tokens(projected, which)  # (S, B, T, F)
+        return dict(zip(x, tokens.unbind(0), strict=True))
 
     def fuse(self, tokens: Mapping[str, Tensor], keep: Mapping[str, Tensor]) -> Tensor:
         """Z (B, F) over the modalities in `keep`; keep[m] is (B,) (whole modality) or (B, T)
@@ -256,13 +234,15 @@ def projection_head(width: int, out_dim: int) -> nn.Module:
 
 
 def noise_scale(x: Tensor, present: Tensor, noise_std: float) -> Tensor:
-    """The augmentation noise's per-feature std of (B, d) features -> (1, d): `noise_std` ×
-    the feature's std over the batch's `present` rows (missing rows hold no data and must
-    not set the scale); 0 when no row is present. Both augmented copies share it."""
-    weight = present.to(x.dtype)[:, None] / present.sum().clamp_min(1)  # (B, 1): mean weights
+    """The augmentation noise's per-feature std of (..., B, d) features -> (..., 1, d):
+    `noise_std` × the feature's std over the batch's `present` (..., B) rows (missing rows
+    hold no data and must not set the scale); 0 when no row is present. Both augmented
+    copies share it."""
+    count = present.sum(dim=-1, keepdim=True).clamp_min(1)[..., None]  # (..., 1, 1)
+    weight = present.to(x.dtype)[..., None] / count  # (..., B, 1): mean weights
     data = x.detach()
-    mean = (data * weight).sum(dim=0, keepdim=True)  # (1, d) over the present rows only
-    spread = (((data - mean) ** 2) * weight).sum(dim=0, keepdim=True).sqrt()  # (1, d)
+    mean = (data * weight).sum(dim=-2, keepdim=True)  # (..., 1, d) over the present rows
+    spread = (((data - mean) ** 2) * weight).sum(dim=-2, keepdim=True).sqrt()  # (..., 1, d)
     return spread * noise_std
 
 
@@ -311,9 +291,14 @@ class FusionMethod(Method):
         self.head = projection_head(options.fusion_dim, options.proj_dim)
 
     def noise_scales(self, batch: Batch) -> dict[str, Tensor]:
-        """m -> the augmentation noise's per-feature std (1, d_m) for this batch."""
-        return {m: noise_scale(v, batch.mask[m], self.options.noise_std)
-                for m, v in batch.x.items()}
+        """m -> the augmentation noise's per-feature std (1, d_m) for this batch: every
+        modality in one pass when their widths agree."""
+        names, std = list(batch.x), self.options.noise_std
+        if len({v.shape for v in batch.x.values()}) == 1:
+            scales = noise_scale(torch.stack([batch.x[m] for m in names]),
+                                 torch.stack([batch.mask[m] for m in names]), std)
+            return dict(zip(names, scales.unbind(0), strict=True))
+        return {m: noise_scale(batch.x[m], batch.mask[m], std) for m in names}
 
     def augmented_inputs(self, batch: Batch, g: torch.Generator,
                          scales: Mapping[str, Tensor] | None = None) -> dict[str, Tensor]:

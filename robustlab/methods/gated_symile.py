@@ -40,6 +40,7 @@ from robustlab.methods.base import (
     decay_groups,
     default_generator,
     register,
+    stacked_ids,
 )
 from robustlab.methods.clip import LOGIT_SCALE_INIT_RANGE
 from robustlab.methods.common import (
@@ -127,7 +128,7 @@ class GatedSymile(EmbeddingMethod):
         gate = list(self.gate.gate_parameters())
         ids = {id(p) for p in gate}
         rest = ((n, p) for n, p in self.named_parameters() if id(p) not in ids)
-        groups = decay_groups(rest, lr, weight_decay)
+        groups = decay_groups(rest, lr, weight_decay, stacked_ids(self))
         if gate:
             groups.append({"params": gate, "lr": lr * self.options.gate_lr_mult,
                            "weight_decay": 0.0})

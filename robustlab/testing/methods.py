@@ -17,8 +17,9 @@ from typing import Any
 import torch
 
 from perturbations.testing import RuleBroken, ensure, pick, run_rules
-from robustlab.methods.base import Method
+from robustlab.methods.base import Method, stacked_ids
 from robustlab.methods.encoders import Mlp, MLPEncoder
+from robustlab.methods.stacked import StackedMLP
 from robustlab.testing import method_case as mc
 from robustlab.testing.method_case import MethodCase
 
@@ -188,6 +189,7 @@ def rule_param_groups(case: MethodCase) -> None:
     not decayed, and num_parameters() (what the report shows) is what they train."""
     model = case.build()
     groups = model.param_groups(1e-3, 0.1)
+    stacked = stacked_ids(model)
     seen = [id(p) for g in groups for p in g["params"]]
     ensure(len(seen) == len(set(seen)), "a parameter is in two groups")
     ensure(set(seen) == {id(p) for p in model.parameters() if p.requires_grad},
@@ -195,16 +197,24 @@ def rule_param_groups(case: MethodCase) -> None:
     for g in groups:
         ensure(set(g) == {"params", "lr", "weight_decay"},
                f"group keys {sorted(g)}, want params, lr, weight_decay")
-        if any(p.ndim < 2 for p in g["params"]):
+        if any(p.ndim - (id(p) in stacked) < 2 for p in g["params"]):  # one copy's ndim
             ensure(g["weight_decay"] == 0.0, "a group with vectors/scalars is weight-decayed")
     trained = sum(p.numel() for g in groups for p in g["params"])
     ensure(model.num_parameters() == trained,
            f"num_parameters() = {model.num_parameters()} but the optimiser trains {trained}")
 
 
-def _in_width(backbone: MLPEncoder) -> int:
-    first: torch.nn.Linear = backbone.linears[0]  # type: ignore[assignment]
-    return first.in_features
+def _backbones(model: torch.nn.Module) -> list[tuple[int, int]]:
+    """(input width, parameter count) of every MLP backbone in `model`: each `MLPEncoder`,
+    and each modality's copy in a `StackedMLP` (M backbones stored as one)."""
+    out = []
+    for m in model.modules():
+        if isinstance(m, MLPEncoder):
+            first: torch.nn.Linear = m.linears[0]  # type: ignore[assignment]
+            out.append((first.in_features, sum(p.numel() for p in m.parameters())))
+        elif isinstance(m, StackedMLP):
+            out += [(m.in_dim, sum(p.numel() for p in m.parameters()) // m.count)] * m.count
+    return out
 
 
 def rule_shared_encoder(case: MethodCase) -> None:
@@ -214,14 +224,13 @@ def rule_shared_encoder(case: MethodCase) -> None:
     model: Method = case.build()
     reference = sum(p.numel() for p in case.encoder.build(case.dims[case.modalities[0]])
                     .parameters())
-    backbones = [m for m in model.modules() if isinstance(m, MLPEncoder)]
+    backbones = _backbones(model)
     ensure(len(backbones) >= len(case.dims),
            f"{len(backbones)} MLP backbones from the encoder config, want >= one per modality")
-    widths = {_in_width(m) for m in backbones}
+    widths = {width for width, _ in backbones}
     ensure(widths == set(case.dims.values()), f"backbone input widths {sorted(widths)}, "
                                                f"want the modality widths")
-    sizes = {sum(p.numel() for p in m.parameters()) for m in backbones
-             if _in_width(m) == case.dims[case.modalities[0]]}
+    sizes = {size for width, size in backbones if width == case.dims[case.modalities[0]]}
     ensure(sizes == {reference}, f"backbone sizes {sorted(sizes)} != the encoder's {reference}")
 
 

@@ -13,7 +13,10 @@ import pytest
 
 from robustlab.methods import METHODS
 from robustlab.methods.base import Method
+from robustlab.methods.encoders import Mlp
+from robustlab.methods.stacked import StackedMLP
 from robustlab.testing import check_method
+from robustlab.testing.method_case import ENCODER
 from robustlab.testing.methods import CLASS_RULES, MODEL_RULES
 
 from .conftest import SMALL
@@ -65,6 +68,18 @@ def test_model_rule(variant: tuple[str, dict[str, object]], rule: str) -> None:
     modalities, parameter groups, the shared encoder: per method and option switch."""
     name, options = variant
     check_method(METHODS.get(name), {**SMALL.get(name, {}), **options}, rules=[rule])
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_model_rules_with_stacked_encoders(name: str) -> None:
+    """Modalities of one input width get one stacked encoder (issue 24): every model rule
+    again on that storage, per method, on its defaults."""
+    dims = {"a": 6, "b": 6, "c": 6}
+    cls = METHODS.get(name)
+    model = cls.build(cls.Options(**SMALL.get(name, {})), dims, ENCODER)
+    assert isinstance(ENCODER, Mlp)
+    assert any(isinstance(m, StackedMLP) for m in model.modules())  # the storage under test
+    check_method(cls, SMALL.get(name, {}), dims=dims, rules=list(MODEL_RULES))
 
 
 def test_method_base_is_abstract():

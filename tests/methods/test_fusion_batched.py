@@ -17,8 +17,9 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from robustlab.methods.encoders import Mlp
-from robustlab.methods.fusion import FusionEncoder, linear_after, nt_xent, nt_xent_terms
+from robustlab.methods.fusion import FusionEncoder, nt_xent, nt_xent_terms
 from robustlab.methods.nt_xent import nt_xent_terms_autograd
+from robustlab.methods.stacked import linear_after_one
 
 TOL = {"rtol": 1e-6, "atol": 1e-6}  # float64: the two forms differ only in rounding
 
@@ -48,8 +49,16 @@ def reference_fuse(fusion: FusionEncoder, tokens: dict[str, Tensor],
 
 
 def reference_tokenize(fusion: FusionEncoder, x: dict[str, Tensor]) -> dict[str, Tensor]:
-    """Encoder, then tokenizer: the two linear maps applied one after the other."""
-    return {m: fusion.tokenizers[m](fusion.encoders[m](v)) for m, v in x.items()}
+    """Encoder, then tokenizer, one modality at a time (each with its own copy of the
+    stacked parameters): the two linear maps applied one after the other."""
+    index = fusion.names.index
+    return {m: fusion.tokenizers.one(index(m), fusion.encoders.one(index(m), v))
+            for m, v in x.items()}
+
+
+def reference_embed(embed, i: int, x: Tensor, mask: Tensor) -> Tensor:
+    """One modality's encoder output, or its missing embedding on masked rows."""
+    return torch.where(mask[:, None], embed.encoders.one(i, x), embed.missing[i])
 
 
 def nt_xent_rows(z1: Tensor, z2: Tensor, tau: float, rows: Tensor) -> Tensor | None:
@@ -84,9 +93,10 @@ def reference_coral_loss(model, views, mask) -> dict[str, Tensor]:
     for view in views:
         s = reference_fuse(model.fusion, reference_tokenize(model.fusion, view.inputs), view.keep)
         out = {"s": model.head(s)}
-        for m in model.modalities:
-            u = model.unique[m](model.unique_encoders(m, view.inputs[m], mask[m]))
-            out[m] = model.unique_heads[m](u)
+        for i, m in enumerate(model.modalities):
+            u = model.unique.one(i, reference_embed(model.unique_encoders, i, view.inputs[m],
+                                                    mask[m]))
+            out[m] = model.unique_heads.one(i, u)
         outs.append(out)
     present = dict(mask)
     present["s"] = torch.stack(list(mask.values())).any(dim=0)
@@ -249,7 +259,7 @@ def test_linear_after_folds_the_encoders_last_layer():
         h = encoder.hidden(x)
         assert (rows * 16 * (12 + 16) > 16 * 16 * 12 + rows * 12 * 16) == folded
         params = [*encoder.parameters(), *linear.parameters()]
-        got = linear_after(encoder, linear, x)
+        got = linear_after_one(encoder, linear.weight, linear.bias, x)
         want = linear(encoder.last(h))
         torch.testing.assert_close(got, want, **TOL)
         weights = torch.randn(got.shape, dtype=torch.float64)
@@ -322,13 +332,12 @@ def test_stacked_modalities_equal_the_per_view_form(name, pair_views, size, smal
     paths and heads) as one batched pass (issue 24): values and gradients as the per-view,
     per-modality reference, with missing rows, folded (40 rows) or not (8)."""
     from robustlab.methods import METHODS
-    from robustlab.methods.stacked import stackable
 
     model = _double(METHODS.get(name).build(small_options(name, pair_views=pair_views),
                                             EQUAL_DIMS, encoder, seed=1))
     batch = _equal_width_batch(4, size, MISSING["some"])
-    encoders = [model.fusion.encoders[m] for m in EQUAL_DIMS]
-    assert stackable(encoders, list(batch.x.values()))  # the path under test is taken
+    assert model.fusion.encoders.stack is not None  # the path under test is taken
+    assert name == "comm" or model.unique_encoders.encoders.stack is not None
     if name == "comm":
         x1, x2 = _copies(batch, 3)
         _assert_same(model.loss_of_copies(x1, x2, batch.mask),

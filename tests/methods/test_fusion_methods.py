@@ -7,9 +7,12 @@ import itertools
 import pytest
 import torch
 
+from robustlab.data.batch import Batch
 from robustlab.methods import METHODS
 from robustlab.methods.coral import masked_pair
 from robustlab.methods.fusion import augment, noise_scale, nt_xent
+
+from .conftest import ENCODER, small_options
 
 
 def _loss(model, batch, seed=0):
@@ -41,6 +44,24 @@ def test_augment_noise_scale_and_masking():
     half[::2] = False  # the missing rows (zeros) must not set the scale
     torch.testing.assert_close(noise_scale(x * half[:, None], half, 0.5)[0],
                                torch.tensor([0.5, 5.0, 0.0]), rtol=0.05, atol=1e-6)
+
+
+def test_noise_scales_of_stacked_modalities_are_each_modalitys():
+    """Modalities of one width get their noise scales in one stacked pass (issue 24): the
+    same numbers, to the bit, as each modality's alone, with missing rows (and a modality
+    missing everywhere: scale 0)."""
+    g = torch.Generator().manual_seed(3)
+    x = {m: torch.randn(64, 128, generator=g) for m in "abc"}
+    mask = {m: torch.rand(64, generator=g) < 0.8 for m in "abc"}
+    mask["c"][:] = False
+    x = {m: v * mask[m][:, None] for m, v in x.items()}
+
+    model = METHODS.get("comm").build(small_options("comm", noise_std=0.1),
+                                      dict.fromkeys("abc", 128), ENCODER)
+    scales = model.noise_scales(Batch(x=x, mask=mask, index=torch.arange(64)))
+    for m in "abc":
+        assert torch.equal(scales[m], noise_scale(x[m], mask[m], 0.1))
+    assert not scales["c"].any()
 
 
 # ---------------------------------------------------------------- CoMM

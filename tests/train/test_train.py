@@ -126,6 +126,22 @@ def test_resume_refuses_a_checkpoint_of_another_config(
               task=RETRIEVE_B, checkpoint_path=ckpt, resume=True)
 
 
+def test_resume_refuses_a_checkpoint_of_an_older_format(
+    xor_small: TrimodalDataset, build: Builder, tmp_path: Path
+) -> None:
+    """A format-1 checkpoint (per-modality tensors, before issue 24's stacked storage) is
+    named as such, not loaded into the wrong tensors."""
+    ckpt = tmp_path / "ck.pt"
+    config = dataclasses.replace(FAST, epochs=1)
+    train(build("clip", xor_small), xor_small, config, task=RETRIEVE_B, checkpoint_path=ckpt)
+    payload = torch.load(ckpt, weights_only=True)
+    torch.save({**payload, "format": 1}, ckpt)
+    with pytest.raises(ValueError, match=r"written in format 1 by an older robustlab \(this "
+                                         r"version reads format 2\); delete it"):
+        train(build("clip", xor_small), xor_small, config, task=RETRIEVE_B,
+              checkpoint_path=ckpt, resume=True)
+
+
 def test_early_stopping_keeps_the_best_weights(xor_small: TrimodalDataset,
                                                build: Builder) -> None:
     """CLIP cannot learn symile_xor (pairwise information is zero), so its val metric
