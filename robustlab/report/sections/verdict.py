@@ -124,10 +124,20 @@ def _unknown(x: float | None) -> bool:
     return x is None or math.isnan(x)
 
 
+def _detectable(mde: float | None) -> str:
+    """The MDE as words. An accuracy difference lies within ±100 points, so an MDE beyond
+    that (a variant whose seeds scatter from chance to perfect, at few seeds) means no
+    difference at all would be called with 80 % power: say that, not "911 points"."""
+    if mde is None or math.isnan(mde):
+        return ""
+    if mde >= 1.0:
+        return "no difference, however large, is detectable at 80 % power with these seeds"
+    return f"detectable at 80 % power: {pp(mde)[1:]} points"
+
+
 def what_would_decide(r: Mapping[str, Any]) -> str:
     """The MDE and the design at which the contrast would be decided (planning.py)."""
-    mde = r.get("mde")
-    head = f"detectable at 80 % power: {pp(mde)[1:]} points" if mde is not None else ""
+    head = _detectable(r.get("mde"))
     seeds, examples = r.get("seeds_needed"), r.get("examples_needed")
     if _unknown(seeds) and _unknown(examples):
         return (f"{head}; a variant has one seed, so its seed variance and what more seeds "
