@@ -31,12 +31,16 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 RENAME = re.compile(r"\b(robustlab|perturbations)\b")
+# each revision reads its own copy of the study file: an older revision's strict spec
+# rejects keys added since (final.until_decided, report.contrasts), none of which changes
+# what an epoch trains
+STUDY = "studies/missing_modality.yaml"
 
 
 def extract(revision: str, dest: Path) -> None:
     """The revision's packages under `dest`, renamed with a `_rev` suffix."""
     archive = subprocess.run(["git", "-C", str(ROOT), "archive", revision, "robustlab",
-                              "perturbations"], check=True, capture_output=True).stdout
+                              "perturbations", STUDY], check=True, capture_output=True).stdout
     subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
     for package in ("robustlab", "perturbations"):
         (dest / package).rename(dest / f"{package}_rev")
@@ -47,11 +51,11 @@ def extract(revision: str, dest: Path) -> None:
 class Version:
     """One revision's study plan and variants, ready to take epochs."""
 
-    def __init__(self, prefix: str, names: list[str]) -> None:
+    def __init__(self, prefix: str, names: list[str], study: Path) -> None:
         load = importlib.import_module(f"{prefix}.study.load")
         self.train: ModuleType = importlib.import_module(f"{prefix}.train")
         methods = importlib.import_module(f"{prefix}.methods")
-        plan = load.load_plan(ROOT / "studies" / "missing_modality.yaml")
+        plan = load.load_plan(study)
         self.runs: dict[str, Any] = {}
         self.data = self.train._DeviceSplit(plan.dataset.split("train"), "cpu")
         for name in names:
@@ -90,7 +94,8 @@ def main(revision: str, epochs: int, only: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory(prefix="robustlab-rev-") as tmp:
         extract(revision, Path(tmp))
         sys.path.insert(0, tmp)
-        versions = {revision: Version("robustlab_rev", names), "this": Version("robustlab", names)}
+        versions = {revision: Version("robustlab_rev", names, Path(tmp) / STUDY),
+                    "this": Version("robustlab", names, ROOT / STUDY)}
         times: dict[tuple[str, str], list[tuple[float, float]]] = {}
         for e in range(epochs + 1):  # epoch 0: warm-up, not counted
             for name in names:
