@@ -136,6 +136,20 @@ def test_worth_a_look_is_a_separate_labelled_list(report_html: str, data_of) -> 
     assert tail.split("<tbody>")[1].split("</tbody>")[0].count("<tr>") == len(look)
 
 
+def test_worth_a_look_says_which_overall_differences_the_verdict_called(
+        report_html: str, data_of) -> None:
+    # a hidden failure needs an overall difference the verdict called; a lead whose pair the
+    # verdict did not call shows "not called", never a "corrected p" of 1.000
+    look = data_of(report_html)["hidden-failures"]["worth_a_look"]
+    alpha = data_of(report_html)["verdict"]["alpha"]
+    rows = section(report_html, "hidden-failures").split("Worth a look")[1]
+    rows = rows.split("<tbody>")[1].split("</tbody>")[0].split("<tr>")[1:]
+    uncalled = [r["aggregate_p_adjusted"] >= alpha for r in look]
+    assert any(uncalled)
+    assert [("<td>not called</td>" in row) for row in rows] == uncalled
+    assert "called better or worse" in section(report_html, "hidden-failures")
+
+
 def test_pairwise_intervals_agree_with_their_test(results_dir: Path) -> None:
     results = load_results(results_dir)
     analysis = analyse(results, settings_from(results))
