@@ -11,7 +11,12 @@ import torch.nn.functional as F
 from core_strategies import randn, randomize_gate
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_gated_loss import _direct_target_losses, _grads, _masks, loss_cases
+from test_gated_loss import (
+    _direct_target_losses,
+    _masks,
+    assert_same_losses_and_gradients,
+    loss_cases,
+)
 
 from robustlab.core import ModalityGate, gated_symile_loss, gated_symile_target_losses
 from robustlab.core.gate_batch import attention_beta, gated_product
@@ -67,12 +72,7 @@ def test_whole_batch_functions_equal_the_direct_form(case, scale, data):
     masks = _masks(data, len(embs), embs[0].shape[0]) if gate.hard_missing else None
     got = gated_symile_target_losses(gate, embs, scale, masks=masks)
     want = _direct_target_losses(gate, embs, scale, masks)
-    for g, w in zip(got, want, strict=True):
-        torch.testing.assert_close(g, w, rtol=1e-9, atol=1e-9)
-    got_grads, want_grads = _grads(gate, embs, got), _grads(gate, embs, want)
-    assert got_grads.keys() == want_grads.keys()
-    for name, w in want_grads.items():
-        torch.testing.assert_close(got_grads[name], w, rtol=1e-8, atol=1e-8, msg=name)
+    assert_same_losses_and_gradients(gate, embs, got, want)
 
 
 def _reference_losses(gate: ModalityGate, embs: list[torch.Tensor], scale: float,
