@@ -150,6 +150,20 @@ def test_worth_a_look_says_which_overall_differences_the_verdict_called(
     assert "called better or worse" in section(report_html, "hidden-failures")
 
 
+def test_without_declared_contrasts_the_family_is_named_the_default(folder: Path) -> None:
+    path = folder / MANIFEST_FILE
+    manifest = json.loads(path.read_text())
+    del manifest["study"]["report"]["contrasts"]
+    path.write_text(json.dumps(manifest))
+    verdict = section(render_report(folder).read_text(encoding="utf-8"), "verdict")
+    methods = pl.read_parquet(folder / PREDICTIONS_FILE)
+    m, c = methods["method"].n_unique(), methods["condition"].n_unique()
+    # each variant against the first one, under every condition: (m − 1) · c contrasts
+    assert f"<strong>{(m - 1) * c} default contrasts</strong>" in verdict
+    assert "declared contrasts" not in verdict
+    assert "The study declares no contrasts" in verdict
+
+
 def test_pairwise_intervals_agree_with_their_test(results_dir: Path) -> None:
     results = load_results(results_dir)
     analysis = analyse(results, settings_from(results))
