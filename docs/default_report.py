@@ -10,28 +10,17 @@ with the network cut off, and keeps the top `--rows` pixels of the page.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import sys
 import tempfile
 from pathlib import Path
-from types import ModuleType
 
 import matplotlib.image as mpimg
+from site_check import load_cdp  # this folder: the same Chromium client as the docs check
 
 from robustlab.report import render_report
 
 HERE = Path(__file__).resolve().parent
-CDP = HERE.parent / "tests" / "report" / "cdp.py"
 HEIGHT = "document.documentElement.scrollHeight"
-
-
-def _cdp() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("docs_cdp", CDP)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -40,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     args.add_argument("--out", type=Path, default=HERE / "default_report.png")
     args.add_argument("--rows", type=int, default=2400, help="pixels kept from the top")
     opts = args.parse_args(argv)
-    cdp = _cdp()
+    cdp = load_cdp()
     html = render_report(opts.results_dir)
     binary = cdp.find_chromium()
     if binary is None:

@@ -28,7 +28,8 @@ SHOTS = {"index.html": HERE / "site_home.png", "reference/api/stats.html": HERE 
 SHOT_ROWS = 900  # the first screen at 1280 x 900
 
 
-def _cdp() -> ModuleType:
+def load_cdp() -> ModuleType:
+    """The report tests' Chrome DevTools client (`tests/report/cdp.py`), loaded by path."""
     spec = importlib.util.spec_from_file_location("docs_site_cdp", CDP)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
@@ -96,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     args.add_argument("--screenshots", action="store_true",
                       help=f"write {', '.join(p.name for p in SHOTS.values())} into docs/")
     opts = args.parse_args(argv)
-    cdp = _cdp()
+    cdp = load_cdp()
     binary = cdp.find_chromium()
     if binary is None:
         print("no chromium found (install Debian's `chromium`)", file=sys.stderr)

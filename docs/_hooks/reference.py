@@ -252,7 +252,8 @@ def registry(kind: str | None) -> str:
 
     found = entries()
     makers: dict[str, Callable[[dict[str, Any], dict[str, Any]], str]] = {
-        "methods": _methods, "datasets": _datasets, "encoders": _encoders,
+        "methods": _methods, "datasets": _kind_entries("dataset"),
+        "encoders": _kind_entries("encoder"),
         "operators": _operators}
     if kind not in makers:
         raise PluginError(f"registry: unknown kind {kind!r} (known: {', '.join(makers)})")
@@ -302,20 +303,16 @@ def _methods(found: dict[str, Any], schema: dict[str, Any]) -> str:
     return "\n".join(out)
 
 
-def _datasets(found: dict[str, Any], schema: dict[str, Any]) -> str:
-    out = []
-    for name, cls in sorted(found.items()):
-        out += [f"## `{name}`\n", _intro(cls),
-                _options_table(schema, f"dataset.{name}", ("kind",))]
-    return "\n".join(out)
-
-
-def _encoders(found: dict[str, Any], schema: dict[str, Any]) -> str:
-    out = []
-    for name, cls in sorted(found.items()):
-        out += [f"## `{name}`\n", _intro(cls),
-                _options_table(schema, f"encoder.{name}", ("kind",))]
-    return "\n".join(out)
+def _kind_entries(section: str) -> Callable[[dict[str, Any], dict[str, Any]], str]:
+    """The page of a registry whose entries a study picks by `kind` (datasets, encoders):
+    each entry's intro and its options under `<section>.<name>` of the schema."""
+    def page(found: dict[str, Any], schema: dict[str, Any]) -> str:
+        out = []
+        for name, cls in sorted(found.items()):
+            out += [f"## `{name}`\n", _intro(cls),
+                    _options_table(schema, f"{section}.{name}", ("kind",))]
+        return "\n".join(out)
+    return page
 
 
 def _operators(found: dict[str, Any], schema: dict[str, Any]) -> str:
